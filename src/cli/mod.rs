@@ -1,0 +1,167 @@
+//! The command line: one file per subcommand. Exit codes are part of the contract:
+//! 0 success, 1 a negative answer where a command has one, 2 an error, 78 a bad config.
+
+mod bench;
+mod check_config;
+mod compare;
+mod detect;
+mod eval_faces;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::vision::{FaceEngine, RuntimeKind, VisionError};
+
+/// Exit code for an error that is not a bad config.
+pub const EXIT_ERROR: u8 = 2;
+/// Exit code for a configuration that cannot be used (EX_CONFIG); systemd does not restart on it.
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "facegate",
+    version,
+    about = "A door that opens for the right face: on-device face matching, Cognito-style challenge, relay.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: /etc/facegate/facegate.toml, when it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Inference runtime, overriding vision.runtime: ort or tract
+    #[arg(long, global = true, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeKind>,
+    /// Threads per inference, overriding vision.threads
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Directory with the model files, overriding vision.model_dir
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// More log output (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find faces in a photo: box, score, landmarks and quality verdict for each
+    Detect(detect::DetectArgs),
+    /// Compare the largest face of two photos: similarity, threshold, match
+    Compare(compare::CompareArgs),
+    /// Measure verification accuracy on a folder with one sub-folder of photos per person
+    EvalFaces(eval_faces::EvalArgs),
+    /// Measure speed: `facegate bench vision`
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Check the configuration file and list every problem
+    CheckConfig,
+}
+
+/// An error with the exit code it should produce.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<ConfigError>() {
+            Some(_) => EXIT_CONFIG,
+            None => EXIT_ERROR,
+        };
+        Failure { code, error }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        anyhow::Error::from(e).into()
+    }
+}
+
+impl From<VisionError> for Failure {
+    fn from(e: VisionError) -> Self {
+        anyhow::Error::from(e).into()
+    }
+}
+
+/// Runs one command and turns its outcome into an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.global.verbose);
+    let outcome = match cli.command {
+        Command::Detect(args) => detect::run(&cli.global, args),
+        Command::Compare(args) => compare::run(&cli.global, args),
+        Command::EvalFaces(args) => eval_faces::run(&cli.global, args),
+        Command::Bench(args) => bench::run(&cli.global, args),
+        Command::CheckConfig => check_config::run(&cli.global),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// The config file with the command-line overrides applied.
+pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
+    let mut config = Config::load(global.config.as_deref())?;
+    if let Some(runtime) = global.runtime {
+        config.vision.runtime = runtime;
+    }
+    if let Some(threads) = global.threads {
+        config.vision.threads = threads;
+    }
+    if let Some(dir) = &global.models {
+        config.vision.model_dir = Some(dir.clone());
+    }
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
+    Ok(config)
+}
+
+/// Loads the face engine as configured.
+pub fn load_engine(global: &GlobalArgs) -> Result<FaceEngine, Failure> {
+    let config = load_config(global)?;
+    Ok(FaceEngine::load(&config.vision)?)
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+    println!("{text}");
+    Ok(())
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        // tract warns that it is "only tested" up to opset 18; the models are opset 21 and are
+        // checked against ONNX Runtime by the parity tests.
+        0 => "warn,tract_onnx=error",
+        1 => "info,tract_onnx=error",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FACEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

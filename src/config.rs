@@ -1,0 +1,154 @@
+//! The configuration file: TOML in, a validated [`Config`] out.
+//!
+//! Parsing takes a string so tests never touch /etc; unknown keys are errors (a typo must not
+//! silently fall back to a default on a door lock); validation reports every problem at once.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::vision::VisionConfig;
+
+/// Where `--config` points when it is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/facegate/facegate.toml";
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("config is not valid TOML or has an unknown key:\n{0}")]
+    Syntax(String),
+    #[error("config has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub vision: VisionConfig,
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Reads `path`; when `path` is the default and does not exist, the defaults apply.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::from_toml(&text),
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(error) => Err(ConfigError::Io { path, error }),
+        }
+    }
+
+    /// Every value that is out of range, as a sentence naming the key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let v = &self.vision;
+        let mut unit = |key: &str, value: f32| {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!("{key} = {value} must be between 0 and 1"));
+            }
+        };
+        unit("vision.detector.score_threshold", v.detector.score_threshold);
+        unit("vision.detector.nms_threshold", v.detector.nms_threshold);
+        unit("vision.quality.min_score", v.quality.min_score);
+        if !(-1.0..=1.0).contains(&v.match_threshold) {
+            problems.push(format!(
+                "vision.match_threshold = {} must be a cosine similarity between -1 and 1",
+                v.match_threshold
+            ));
+        }
+        if v.threads == 0 || v.threads > 64 {
+            problems.push(format!("vision.threads = {} must be 1 to 64", v.threads));
+        }
+        if v.detector.max_side < 64 {
+            problems.push(format!(
+                "vision.detector.max_side = {} must be at least 64 pixels",
+                v.detector.max_side
+            ));
+        }
+        if v.detector.top_k == 0 {
+            problems.push("vision.detector.top_k must be at least 1".into());
+        }
+        if v.quality.min_brightness > v.quality.max_brightness {
+            problems.push(format!(
+                "vision.quality.min_brightness ({}) is above max_brightness ({})",
+                v.quality.min_brightness, v.quality.max_brightness
+            ));
+        }
+        if v.images.max_bytes == 0 || v.images.max_pixels == 0 {
+            problems.push("vision.images.max_bytes and max_pixels must be above 0".into());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::RuntimeKind;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = Config::from_toml(
+            "[vision]\nruntime = \"tract\"\nthreads = 2\nmatch_threshold = 0.5\n[vision.detector]\nmax_side = 320\n",
+        )
+        .unwrap();
+        assert_eq!(c.vision.runtime, RuntimeKind::Tract);
+        assert_eq!(c.vision.threads, 2);
+        assert_eq!(c.vision.match_threshold, 0.5);
+        assert_eq!(c.vision.detector.max_side, 320);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let err = Config::from_toml("[vision]\nmatch_treshold = 0.5\n").unwrap_err();
+        assert!(err.to_string().contains("match_treshold"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = Config::from_toml(
+            "[vision]\nthreads = 0\nmatch_threshold = 3.0\n[vision.detector]\nscore_threshold = 1.5\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid(problems) = &err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        let text = err.to_string();
+        for key in ["vision.threads", "vision.match_threshold", "vision.detector.score_threshold"] {
+            assert!(text.contains(key), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/facegate.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }));
+    }
+}

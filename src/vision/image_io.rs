@@ -1,0 +1,225 @@
+//! Decoding photos safely: a byte limit before reading, a pixel limit before allocating (so a
+//! 50,000×50,000 PNG header is refused up front), EXIF orientation honoured, grey made RGB.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use serde::{Deserialize, Serialize};
+
+/// Limits on what a photo may cost (config section `[vision.images]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageLimits {
+    /// Largest encoded file accepted, in bytes.
+    pub max_bytes: u64,
+    /// Largest decoded image accepted, in pixels (width × height).
+    pub max_pixels: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 20 * 1024 * 1024,
+            max_pixels: 40_000_000,
+        }
+    }
+}
+
+/// Why a photo could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot read {path}: {error}")]
+    Io {
+        path: String,
+        error: std::io::Error,
+    },
+    #[error("the image is empty (0 bytes)")]
+    Empty,
+    #[error("the image is {size} bytes, over the limit of {limit} bytes (vision.images.max_bytes)")]
+    TooManyBytes { size: u64, limit: u64 },
+    #[error(
+        "the image is {width}x{height} = {pixels} pixels, over the limit of {limit} (vision.images.max_pixels)"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("not a JPEG or PNG image")]
+    UnknownFormat,
+    #[error("the image is corrupt or truncated: {0}")]
+    Corrupt(String),
+}
+
+/// Reads and decodes the photo at `path`.
+pub fn load(path: &Path, limits: &ImageLimits) -> Result<RgbImage, ImageError> {
+    let io = |error| ImageError::Io {
+        path: path.display().to_string(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    check_size(size, limits)?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    // Never read past the limit, even if the file grows while we read it.
+    file.take(limits.max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    decode(&bytes, limits)
+}
+
+/// Decodes an encoded photo held in memory.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError> {
+    check_size(bytes.len() as u64, limits)?;
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        _ => return Err(ImageError::UnknownFormat),
+    }
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = width as u64 * height as u64;
+    if pixels > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if pixels == 0 {
+        return Err(ImageError::Corrupt("the image has no pixels".into()));
+    }
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(width);
+    decoder_limits.max_image_height = Some(height);
+    decoder_limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(1 << 20));
+    decoder.set_limits(decoder_limits).map_err(corrupt)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+/// Encodes `image` as JPEG at `quality`, for uploads.
+pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+    // Encoding an in-memory RGB buffer into a Vec cannot fail.
+    image
+        .write_with_encoder(encoder)
+        .expect("JPEG encoding of an RGB buffer into memory");
+    out
+}
+
+fn check_size(size: u64, limits: &ImageLimits) -> Result<(), ImageError> {
+    if size == 0 {
+        return Err(ImageError::Empty);
+    }
+    if size > limits.max_bytes {
+        return Err(ImageError::TooManyBytes {
+            size,
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+fn corrupt(e: image::ImageError) -> ImageError {
+    match e {
+        image::ImageError::Limits(l) => ImageError::Corrupt(format!("over a decoding limit: {l}")),
+        other => ImageError::Corrupt(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_pixel(width, height, Rgb([1, 2, 3]));
+        let mut out = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    /// A valid PNG header whose IHDR claims `width`×`height`, with no data behind it.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend(width.to_be_bytes());
+        ihdr.extend(height.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        out.extend(13u32.to_be_bytes());
+        out.extend(&ihdr);
+        out.extend(crc32(&ihdr).to_be_bytes());
+        out
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &byte in data {
+            crc ^= byte as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_small_png_decodes() {
+        let image = decode(&png(3, 2), &ImageLimits::default()).unwrap();
+        assert_eq!(image.dimensions(), (3, 2));
+        assert_eq!(image.get_pixel(0, 0), &Rgb([1, 2, 3]));
+    }
+
+    #[test]
+    fn zero_bytes_is_empty() {
+        assert!(matches!(decode(&[], &ImageLimits::default()), Err(ImageError::Empty)));
+    }
+
+    #[test]
+    fn a_truncated_png_is_corrupt() {
+        let bytes = png(40, 40);
+        let err = decode(&bytes[..bytes.len() / 2], &ImageLimits::default()).unwrap_err();
+        assert!(matches!(err, ImageError::Corrupt(_)), "{err}");
+    }
+
+    #[test]
+    fn text_is_not_an_image() {
+        let err = decode(b"hello, I am not a photo", &ImageLimits::default()).unwrap_err();
+        assert!(matches!(err, ImageError::UnknownFormat), "{err}");
+    }
+
+    #[test]
+    fn a_decompression_bomb_header_is_refused_before_allocating() {
+        let err = decode(&png_header(50_000, 50_000), &ImageLimits::default()).unwrap_err();
+        assert!(matches!(err, ImageError::TooManyPixels { pixels: 2_500_000_000, .. }), "{err}");
+    }
+
+    #[test]
+    fn the_byte_limit_is_enforced() {
+        let limits = ImageLimits {
+            max_bytes: 10,
+            ..Default::default()
+        };
+        assert!(matches!(decode(&png(4, 4), &limits), Err(ImageError::TooManyBytes { .. })));
+    }
+
+    #[test]
+    fn jpeg_round_trip_keeps_size() {
+        let image = RgbImage::from_pixel(16, 8, Rgb([200, 100, 50]));
+        let decoded = decode(&encode_jpeg(&image, 90), &ImageLimits::default()).unwrap();
+        assert_eq!(decoded.dimensions(), (16, 8));
+    }
+}

@@ -1,0 +1,384 @@
+//! Rewrites the shipped ONNX graphs into a form both runtimes accept.
+//!
+//! The face models are block-quantized (`DequantizeLinear` with `block_size`), which neither
+//! tract nor ONNX Runtime implements. Every `DequantizeLinear` whose inputs are all constants is
+//! folded into an f32 initializer here, once, at load time; graph inputs that no node reads are
+//! dropped; and the fixed input/output shape annotations are freed so the detector takes any size.
+
+use std::collections::{HashMap, HashSet};
+
+use prost::Message;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
+use tract_onnx::pb::type_proto;
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+
+/// Why a graph could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("not a valid ONNX model: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("the model has no graph")]
+    NoGraph,
+    #[error("DequantizeLinear `{node}`: {problem}")]
+    Dequantize { node: String, problem: String },
+}
+
+/// What the rewrite changed, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RewriteSummary {
+    pub dequantized: usize,
+    pub dropped_inputs: usize,
+}
+
+/// Decodes `bytes`, rewrites the graph and returns the model ready for either runtime.
+pub fn prepare(bytes: &[u8]) -> Result<(ModelProto, RewriteSummary), GraphError> {
+    let mut model = ModelProto::decode(bytes)?;
+    let summary = rewrite(&mut model)?;
+    Ok((model, summary))
+}
+
+/// Serialises a model for runtimes that take bytes (ONNX Runtime).
+pub fn encode(model: &ModelProto) -> Vec<u8> {
+    model.encode_to_vec()
+}
+
+fn rewrite(model: &mut ModelProto) -> Result<RewriteSummary, GraphError> {
+    let graph = model.graph.as_mut().ok_or(GraphError::NoGraph)?;
+    let mut summary = RewriteSummary::default();
+
+    let mut constants: HashMap<String, TensorProto> = graph
+        .initializer
+        .drain(..)
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let mut kept_nodes = Vec::with_capacity(graph.node.len());
+    for node in graph.node.drain(..) {
+        let foldable = node.op_type == "DequantizeLinear"
+            && node.domain.is_empty()
+            && node
+                .input
+                .iter()
+                .all(|name| name.is_empty() || constants.contains_key(name));
+        if foldable {
+            let folded = dequantize(&node, &constants)?;
+            constants.insert(folded.name.clone(), folded);
+            summary.dequantized += 1;
+        } else {
+            kept_nodes.push(node);
+        }
+    }
+    graph.node = kept_nodes;
+
+    let used: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(graph.output.iter().map(|o| o.name.as_str()))
+        .collect();
+    // Keep only the initializers some node still reads (the quantized originals go).
+    let mut initializers: Vec<TensorProto> = constants
+        .into_values()
+        .filter(|t| used.contains(t.name.as_str()))
+        .collect();
+    initializers.sort_by(|a, b| a.name.cmp(&b.name));
+    let constant_names: HashSet<String> = initializers.iter().map(|t| t.name.clone()).collect();
+
+    let before = graph.input.len();
+    graph
+        .input
+        .retain(|i| used.contains(i.name.as_str()) && !constant_names.contains(&i.name));
+    summary.dropped_inputs = before - graph.input.len();
+    graph.initializer = initializers;
+
+    // Free the spatial dimensions of the inputs and every output shape: the graphs are fully
+    // convolutional and the annotations only pin them to 640x640 / fixed anchor counts.
+    for input in &mut graph.input {
+        free_dims(input, |axis| axis >= 2);
+    }
+    for output in &mut graph.output {
+        free_dims(output, |axis| axis >= 1);
+    }
+    graph.value_info.clear();
+    Ok(summary)
+}
+
+fn free_dims(value: &mut ValueInfoProto, free: impl Fn(usize) -> bool) {
+    let name = value.name.clone();
+    let Some(type_proto::Value::TensorType(tensor)) =
+        value.r#type.as_mut().and_then(|t| t.value.as_mut())
+    else {
+        return;
+    };
+    if let Some(shape) = tensor.shape.as_mut() {
+        for (axis, dim) in shape.dim.iter_mut().enumerate() {
+            if free(axis) {
+                *dim = Dimension {
+                    denotation: String::new(),
+                    value: Some(dimension::Value::DimParam(format!("{name}_d{axis}"))),
+                };
+            }
+        }
+    }
+}
+
+/// `y = (x - zero_point) * scale`, per tensor, per axis, or per block along `axis`.
+fn dequantize(
+    node: &NodeProto,
+    constants: &HashMap<String, TensorProto>,
+) -> Result<TensorProto, GraphError> {
+    let fail = |problem: String| GraphError::Dequantize {
+        node: node.name.clone(),
+        problem,
+    };
+    let get = |i: usize| {
+        node.input
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| constants.get(n))
+    };
+    let x = get(0).ok_or_else(|| fail("missing quantized input".into()))?;
+    let scale = get(1).ok_or_else(|| fail("missing scale".into()))?;
+    let output = node
+        .output
+        .first()
+        .ok_or_else(|| fail("no output".into()))?;
+
+    let values = integers(x).map_err(&fail)?;
+    let scales = floats(scale).map_err(&fail)?;
+    let zero_points = match get(2) {
+        Some(zp) => integers(zp).map_err(&fail)?,
+        None => vec![0; scales.len()],
+    };
+    if zero_points.len() != scales.len() {
+        return Err(fail("zero point and scale differ in size".into()));
+    }
+    let dims: Vec<usize> = x.dims.iter().map(|&d| d as usize).collect();
+    if dims.iter().product::<usize>() != values.len() {
+        return Err(fail("data does not match its dims".into()));
+    }
+    let rank = dims.len() as i64;
+    let axis = int_attribute(node, "axis").unwrap_or(1);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let block = int_attribute(node, "block_size").unwrap_or(0);
+
+    let scale_index: Box<dyn Fn(usize) -> usize> = if scales.len() == 1 && block == 0 {
+        Box::new(|_| 0)
+    } else {
+        if axis < 0 || axis >= rank {
+            return Err(fail(format!("axis {axis} out of range for rank {rank}")));
+        }
+        let axis = axis as usize;
+        let along = dims[axis];
+        let inner: usize = dims[axis + 1..].iter().product();
+        if block == 0 {
+            if scales.len() != along {
+                return Err(fail("per-axis scale has the wrong length".into()));
+            }
+            Box::new(move |i| (i / inner) % along)
+        } else {
+            let block = block as usize;
+            let blocks = along.div_ceil(block);
+            let outer: usize = dims[..axis].iter().product();
+            if scales.len() != outer * blocks * inner {
+                return Err(fail(format!(
+                    "block scale has {} values, expected {}",
+                    scales.len(),
+                    outer * blocks * inner
+                )));
+            }
+            Box::new(move |i| {
+                let o = i / (along * inner);
+                let a = (i / inner) % along;
+                (o * blocks + a / block) * inner + i % inner
+            })
+        }
+    };
+
+    let float_data = values
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            let s = scale_index(i);
+            (q - zero_points[s]) as f32 * scales[s]
+        })
+        .collect();
+    Ok(TensorProto {
+        dims: x.dims.clone(),
+        data_type: DataType::Float as i32,
+        float_data,
+        name: output.clone(),
+        ..Default::default()
+    })
+}
+
+fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
+    node.attribute
+        .iter()
+        .find(|a: &&AttributeProto| a.name == name)
+        .map(|a| a.i)
+}
+
+fn integers(t: &TensorProto) -> Result<Vec<i32>, String> {
+    let kind = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
+    let from_raw = !t.raw_data.is_empty();
+    match kind {
+        DataType::Int8 if from_raw => Ok(t.raw_data.iter().map(|&b| b as i8 as i32).collect()),
+        DataType::Uint8 if from_raw => Ok(t.raw_data.iter().map(|&b| b as i32).collect()),
+        DataType::Int8 | DataType::Uint8 => Ok(t.int32_data.clone()),
+        other => Err(format!(
+            "`{}` is {other:?}; only int8 and uint8 are supported",
+            t.name
+        )),
+    }
+}
+
+fn floats(t: &TensorProto) -> Result<Vec<f32>, String> {
+    if t.data_type != DataType::Float as i32 {
+        return Err(format!("scale `{}` is not float32", t.name));
+    }
+    if t.raw_data.is_empty() {
+        return Ok(t.float_data.clone());
+    }
+    if t.raw_data.len() % 4 != 0 {
+        return Err(format!("scale `{}` has a truncated buffer", t.name));
+    }
+    Ok(t.raw_data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::GraphProto;
+
+    fn int8(name: &str, dims: &[i64], data: &[i8]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Int8 as i32,
+            raw_data: data.iter().map(|&v| v as u8).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn f32s(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Float as i32,
+            float_data: data.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn dq_node(block: Option<i64>, axis: i64) -> NodeProto {
+        let mut attribute = vec![AttributeProto {
+            name: "axis".into(),
+            i: axis,
+            ..Default::default()
+        }];
+        if let Some(b) = block {
+            attribute.push(AttributeProto {
+                name: "block_size".into(),
+                i: b,
+                ..Default::default()
+            });
+        }
+        NodeProto {
+            name: "dq".into(),
+            op_type: "DequantizeLinear".into(),
+            input: vec!["q".into(), "s".into(), "z".into()],
+            output: vec!["w".into()],
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    fn constants(list: Vec<TensorProto>) -> HashMap<String, TensorProto> {
+        list.into_iter().map(|t| (t.name.clone(), t)).collect()
+    }
+
+    #[test]
+    fn block_dequantize_uses_the_scale_of_each_block() {
+        // 2 rows of 5 values, blocks of 2 along axis 1 -> 3 blocks per row (last one short).
+        let q = int8("q", &[2, 5], &[1, 2, 3, 4, 5, -1, -2, -3, -4, -5]);
+        let s = f32s("s", &[2, 3], &[1.0, 10.0, 100.0, 0.5, 0.25, 2.0]);
+        let z = int8("z", &[2, 3], &[0, 1, 0, 0, 0, 1]);
+        let out = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z])).unwrap();
+        assert_eq!(out.dims, vec![2, 5]);
+        assert_eq!(
+            out.float_data,
+            vec![1.0, 2.0, 20.0, 30.0, 500.0, -0.5, -1.0, -0.75, -1.0, -12.0]
+        );
+    }
+
+    #[test]
+    fn per_axis_and_per_tensor_dequantize() {
+        let q = int8("q", &[2, 2], &[2, 4, 6, 8]);
+        let s = f32s("s", &[2], &[0.5, 2.0]);
+        let z = int8("z", &[2], &[0, 2]);
+        let out = dequantize(&dq_node(None, 0), &constants(vec![q.clone(), s, z])).unwrap();
+        assert_eq!(out.float_data, vec![1.0, 2.0, 8.0, 12.0]);
+
+        let s = f32s("s", &[], &[0.5]);
+        let z = int8("z", &[], &[1]);
+        let out = dequantize(&dq_node(None, 1), &constants(vec![q, s, z])).unwrap();
+        assert_eq!(out.float_data, vec![0.5, 1.5, 2.5, 3.5]);
+    }
+
+    #[test]
+    fn a_scale_of_the_wrong_size_is_an_error_not_a_panic() {
+        let q = int8("q", &[2, 4], &[0; 8]);
+        let s = f32s("s", &[2, 1], &[1.0, 1.0]);
+        let z = int8("z", &[2, 1], &[0, 0]);
+        let err = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z])).unwrap_err();
+        assert!(err.to_string().contains("expected 4"), "{err}");
+    }
+
+    #[test]
+    fn rewrite_folds_constants_and_drops_unused_inputs() {
+        let value = |name: &str| ValueInfoProto {
+            name: name.into(),
+            ..Default::default()
+        };
+        let conv = NodeProto {
+            op_type: "Conv".into(),
+            input: vec!["data".into(), "w".into()],
+            output: vec!["out".into()],
+            ..Default::default()
+        };
+        let mut model = ModelProto {
+            graph: Some(GraphProto {
+                node: vec![dq_node(Some(2), 1), conv],
+                initializer: vec![
+                    int8("q", &[1, 2], &[3, 4]),
+                    f32s("s", &[1, 1], &[2.0]),
+                    int8("z", &[1, 1], &[0]),
+                    f32s("stale", &[1], &[0.0]),
+                ],
+                input: vec![value("data"), value("stale"), value("never_read")],
+                output: vec![value("out")],
+                value_info: vec![value("w")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let summary = rewrite(&mut model).unwrap();
+        assert_eq!(
+            summary,
+            RewriteSummary {
+                dequantized: 1,
+                dropped_inputs: 2
+            }
+        );
+        let graph = model.graph.unwrap();
+        assert_eq!(graph.node.len(), 1);
+        assert_eq!(graph.input.len(), 1);
+        assert_eq!(graph.initializer.len(), 1);
+        assert_eq!(graph.initializer[0].float_data, vec![6.0, 8.0]);
+        assert!(graph.value_info.is_empty());
+    }
+}

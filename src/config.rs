@@ -54,7 +54,9 @@ impl Config {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => Config::from_toml(&text),
-            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Config::default())
+            }
             Err(error) => Err(ConfigError::Io { path, error }),
         }
     }
@@ -68,7 +70,10 @@ impl Config {
                 problems.push(format!("{key} = {value} must be between 0 and 1"));
             }
         };
-        unit("vision.detector.score_threshold", v.detector.score_threshold);
+        unit(
+            "vision.detector.score_threshold",
+            v.detector.score_threshold,
+        );
         unit("vision.detector.nms_threshold", v.detector.nms_threshold);
         unit("vision.quality.min_score", v.quality.min_score);
         if !(-1.0..=1.0).contains(&v.match_threshold) {
@@ -141,7 +146,11 @@ mod tests {
         };
         assert_eq!(problems.len(), 3, "{problems:?}");
         let text = err.to_string();
-        for key in ["vision.threads", "vision.match_threshold", "vision.detector.score_threshold"] {
+        for key in [
+            "vision.threads",
+            "vision.match_threshold",
+            "vision.detector.score_threshold",
+        ] {
             assert!(text.contains(key), "{text}");
         }
     }

@@ -88,7 +88,9 @@ pub fn run(global: &GlobalArgs, command: BenchCommand) -> Result<u8, Failure> {
         bar.inc(1);
         let bytes = std::fs::read(path).map_err(anyhow::Error::from)?;
         let t = Instant::now();
-        let Ok(image) = image_io::decode(&bytes, &limits) else { continue };
+        let Ok(image) = image_io::decode(&bytes, &limits) else {
+            continue;
+        };
         decode.push(ms(t));
         let t = Instant::now();
         let faces = engine.detect(&image)?;
@@ -169,7 +171,10 @@ fn time_search(size: usize) -> SearchTiming {
 }
 
 fn print_text(r: &VisionBench) {
-    let f = |v: Option<f64>| v.map(|v| format!("{v:.2} ms")).unwrap_or_else(|| "n/a".into());
+    let f = |v: Option<f64>| {
+        v.map(|v| format!("{v:.2} ms"))
+            .unwrap_or_else(|| "n/a".into())
+    };
     println!(
         "machine: {} core(s); runtime {} with {} thread(s); {} photos",
         r.cores, r.runtime, r.threads, r.photos
@@ -178,7 +183,10 @@ fn print_text(r: &VisionBench) {
     println!("median detect              {}", f(r.stages.detect_ms));
     println!("median align               {}", f(r.stages.align_ms));
     println!("median embed               {}", f(r.stages.embed_ms));
-    println!("median detect+align+embed  {}", f(r.stages.detect_align_embed_ms));
+    println!(
+        "median detect+align+embed  {}",
+        f(r.stages.detect_align_embed_ms)
+    );
     for s in &r.search {
         println!(
             "1:N search, {:>6} faces    {} (median of {})",

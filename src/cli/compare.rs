@@ -47,7 +47,11 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<u8, Failure> {
             "similarity {:.4} (threshold {:.3}): {}",
             result.similarity,
             result.threshold,
-            if result.is_match { "same person" } else { "different people" }
+            if result.is_match {
+                "same person"
+            } else {
+                "different people"
+            }
         );
     }
     Ok(0)

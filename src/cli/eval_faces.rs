@@ -47,7 +47,11 @@ pub fn labelled_images(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     people.sort();
     let mut images = Vec::new();
     for person in people {
-        let label = person.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let label = person
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let mut files: Vec<PathBuf> = std::fs::read_dir(&person)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_photo(p))
@@ -103,7 +107,11 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<u8, Failure> {
         match outcome {
             Ok(face) => embedded.push((person.clone(), face.embedding)),
             Err(VisionError::NoFace) => missed.push(path.clone()),
-            Err(e) => return Err(anyhow::Error::from(e).context(path.display().to_string()).into()),
+            Err(e) => {
+                return Err(anyhow::Error::from(e)
+                    .context(path.display().to_string())
+                    .into());
+            }
         }
     }
     bar.finish_and_clear();
@@ -129,14 +137,20 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<u8, Failure> {
 }
 
 fn percent(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.3} %", v * 100.0)).unwrap_or_else(|| "n/a".into())
+    v.map(|v| format!("{:.3} %", v * 100.0))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn print_text(o: &EvalOutput) {
     let r = &o.report;
     println!("runtime            {} ({} thread(s))", o.runtime, o.threads);
     println!("images             {}", o.images);
-    println!("detected           {} ({} without a face, {} unreadable)", o.detected, o.missed.len(), o.unreadable.len());
+    println!(
+        "detected           {} ({} without a face, {} unreadable)",
+        o.detected,
+        o.missed.len(),
+        o.unreadable.len()
+    );
     println!("genuine pairs      {}", r.genuine_pairs);
     println!("impostor pairs     {}", r.impostor_pairs);
     println!("FAR at {:.3}        {}", r.threshold, percent(Some(r.far)));
@@ -146,7 +160,9 @@ fn print_text(o: &EvalOutput) {
     println!(
         "EER                {} (at {})",
         percent(r.eer),
-        r.eer_threshold.map(|t| format!("{t:.3}")).unwrap_or_else(|| "n/a".into())
+        r.eer_threshold
+            .map(|t| format!("{t:.3}"))
+            .unwrap_or_else(|| "n/a".into())
     );
     if let Some(ms) = o.median_ms_per_image {
         println!("median ms/image    {ms:.1} (detect + align + embed, decode excluded)");

@@ -175,24 +175,37 @@ impl Detector {
             let (cols, rows) = (pad_w / stride, pad_h / stride);
             let heads = (get(level), get(level + 3), get(level + 6), get(level + 9));
             let (Some(cls), Some(obj), Some(bbox), Some(kps)) = heads else {
-                return Err(VisionError::Runtime("the detector returned too few outputs".into()));
+                return Err(VisionError::Runtime(
+                    "the detector returned too few outputs".into(),
+                ));
             };
             let cells = rows * cols;
-            if cls.len() < cells || obj.len() < cells || bbox.len() < cells * 4 || kps.len() < cells * 10
+            if cls.len() < cells
+                || obj.len() < cells
+                || bbox.len() < cells * 4
+                || kps.len() < cells * 10
             {
                 return Err(VisionError::Runtime(format!(
                     "the detector's stride-{stride} outputs do not cover a {pad_w}x{pad_h} input"
                 )));
             }
             decode_level(
-                Heads { cls, obj, bbox, kps },
+                Heads {
+                    cls,
+                    obj,
+                    bbox,
+                    kps,
+                },
                 (cols, rows, *stride as f32),
                 self.config.score_threshold,
                 &mut candidates,
             );
         }
-        let mut faces = non_maximum_suppression(candidates, self.config.nms_threshold, self.config.top_k);
-        faces.iter_mut().for_each(|f| *f = f.clone().shifted(0.0, 0.0, scale));
+        let mut faces =
+            non_maximum_suppression(candidates, self.config.nms_threshold, self.config.top_k);
+        faces
+            .iter_mut()
+            .for_each(|f| *f = f.clone().shifted(0.0, 0.0, scale));
         faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
         Ok(faces)
     }
@@ -239,8 +252,12 @@ fn decode_level(heads: Heads<'_>, grid: (usize, usize, f32), threshold: f32, out
             let w = b[2].exp() * stride;
             let h = b[3].exp() * stride;
             let k = &heads.kps[i * 10..i * 10 + 10];
-            let landmarks =
-                std::array::from_fn(|n| [(k[2 * n] + c as f32) * stride, (k[2 * n + 1] + r as f32) * stride]);
+            let landmarks = std::array::from_fn(|n| {
+                [
+                    (k[2 * n] + c as f32) * stride,
+                    (k[2 * n + 1] + r as f32) * stride,
+                ]
+            });
             out.push(Face {
                 bbox: BoundingBox {
                     x: cx - w / 2.0,
@@ -256,7 +273,11 @@ fn decode_level(heads: Heads<'_>, grid: (usize, usize, f32), threshold: f32, out
 }
 
 /// Greedy NMS: best score first, drop what overlaps a kept face by more than `iou_threshold`.
-pub fn non_maximum_suppression(mut faces: Vec<Face>, iou_threshold: f32, top_k: usize) -> Vec<Face> {
+pub fn non_maximum_suppression(
+    mut faces: Vec<Face>,
+    iou_threshold: f32,
+    top_k: usize,
+) -> Vec<Face> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     faces.truncate(top_k);
     let mut kept: Vec<Face> = Vec::new();
@@ -316,7 +337,9 @@ mod tests {
 
     #[test]
     fn nms_honours_top_k() {
-        let faces = (0..10).map(|i| face(i as f32 * 100.0, 0.0, 10.0, 0.5 + i as f32 * 0.01)).collect();
+        let faces = (0..10)
+            .map(|i| face(i as f32 * 100.0, 0.0, 10.0, 0.5 + i as f32 * 0.01))
+            .collect();
         assert_eq!(non_maximum_suppression(faces, 0.3, 3).len(), 3);
     }
 

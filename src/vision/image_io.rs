@@ -30,10 +30,7 @@ impl Default for ImageLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("cannot read {path}: {error}")]
-    Io {
-        path: String,
-        error: std::io::Error,
-    },
+    Io { path: String, error: std::io::Error },
     #[error("the image is empty (0 bytes)")]
     Empty,
     #[error("the image is {size} bytes, over the limit of {limit} bytes (vision.images.max_bytes)")]
@@ -80,17 +77,13 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError
         Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
         _ => return Err(ImageError::UnknownFormat),
     }
+    // The header's claim is checked before the decoder buffers anything.
+    if let Some((width, height)) = header_dimensions(bytes) {
+        check_pixels(width, height, limits)?;
+    }
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
-    let pixels = width as u64 * height as u64;
-    if pixels > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            pixels,
-            limit: limits.max_pixels,
-        });
-    }
+    let pixels = check_pixels(width, height, limits)?;
     if pixels == 0 {
         return Err(ImageError::Corrupt("the image has no pixels".into()));
     }
@@ -116,6 +109,46 @@ pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
         .write_with_encoder(encoder)
         .expect("JPEG encoding of an RGB buffer into memory");
     out
+}
+
+fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<u64, ImageError> {
+    let pixels = width as u64 * height as u64;
+    if pixels > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    Ok(pixels)
+}
+
+/// The size a PNG (IHDR) or JPEG (first SOF segment) header claims, without decoding.
+fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        return Some((be32(&bytes[16..20]), be32(&bytes[20..24])));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        let length = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+        let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame && at + 9 <= bytes.len() {
+            let height = u16::from_be_bytes([bytes[at + 5], bytes[at + 6]]) as u32;
+            let width = u16::from_be_bytes([bytes[at + 7], bytes[at + 8]]) as u32;
+            return Some((width, height));
+        }
+        at += 2 + length;
+    }
+    None
 }
 
 fn check_size(size: u64, limits: &ImageLimits) -> Result<(), ImageError> {
@@ -170,7 +203,11 @@ mod tests {
         for &byte in data {
             crc ^= byte as u32;
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -185,7 +222,10 @@ mod tests {
 
     #[test]
     fn zero_bytes_is_empty() {
-        assert!(matches!(decode(&[], &ImageLimits::default()), Err(ImageError::Empty)));
+        assert!(matches!(
+            decode(&[], &ImageLimits::default()),
+            Err(ImageError::Empty)
+        ));
     }
 
     #[test]
@@ -204,7 +244,38 @@ mod tests {
     #[test]
     fn a_decompression_bomb_header_is_refused_before_allocating() {
         let err = decode(&png_header(50_000, 50_000), &ImageLimits::default()).unwrap_err();
-        assert!(matches!(err, ImageError::TooManyPixels { pixels: 2_500_000_000, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ImageError::TooManyPixels {
+                    pixels: 2_500_000_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_huge_jpeg_header_is_refused_before_decoding() {
+        // SOI, then a baseline SOF0 claiming 60000x60000, and nothing else.
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
+        bytes.extend(60_000u16.to_be_bytes());
+        bytes.extend(60_000u16.to_be_bytes());
+        bytes.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        let err = decode(&bytes, &ImageLimits::default()).unwrap_err();
+        assert!(
+            matches!(err, ImageError::TooManyPixels { width: 60_000, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn header_dimensions_of_real_encodings() {
+        assert_eq!(header_dimensions(&png(7, 5)), Some((7, 5)));
+        let jpeg = encode_jpeg(&RgbImage::new(9, 4), 80);
+        assert_eq!(header_dimensions(&jpeg), Some((9, 4)));
+        assert_eq!(header_dimensions(b"nothing"), None);
     }
 
     #[test]
@@ -213,7 +284,10 @@ mod tests {
             max_bytes: 10,
             ..Default::default()
         };
-        assert!(matches!(decode(&png(4, 4), &limits), Err(ImageError::TooManyBytes { .. })));
+        assert!(matches!(
+            decode(&png(4, 4), &limits),
+            Err(ImageError::TooManyBytes { .. })
+        ));
     }
 
     #[test]

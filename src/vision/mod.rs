@@ -93,7 +93,9 @@ impl Default for VisionConfig {
 
 impl VisionConfig {
     pub fn resolved_model_dir(&self) -> PathBuf {
-        self.model_dir.clone().unwrap_or_else(models::default_model_dir)
+        self.model_dir
+            .clone()
+            .unwrap_or_else(models::default_model_dir)
     }
 
     pub fn runtime_options(&self) -> RuntimeOptions {
@@ -132,12 +134,15 @@ impl FaceEngine {
         let options = config.runtime_options();
         let load = |file: models::ModelFile, name: &'static str| {
             let bytes = models::read_verified(&dir, file)?;
-            let (model, summary) = onnx_graph::prepare(&bytes)
+            // Only ONNX Runtime gains from the PRelu rewrite (measured: tract runs SFace no faster).
+            let expand_prelu = options.kind == RuntimeKind::Ort;
+            let (model, summary) = onnx_graph::prepare(&bytes, expand_prelu)
                 .map_err(|source| VisionError::ModelGraph { name, source })?;
             tracing::debug!(
                 name,
                 dequantized = summary.dequantized,
                 dropped_inputs = summary.dropped_inputs,
+                prelus_expanded = summary.prelus_expanded,
                 "model graph rewritten"
             );
             runtime::load(&model, name, &options)
@@ -180,7 +185,11 @@ impl FaceEngine {
     }
 
     /// Aligns once, then judges quality and embeds.
-    pub fn describe(&mut self, image: &RgbImage, face: &Face) -> Result<DescribedFace, VisionError> {
+    pub fn describe(
+        &mut self,
+        image: &RgbImage,
+        face: &Face,
+    ) -> Result<DescribedFace, VisionError> {
         let aligned = self.align(image, face);
         Ok(DescribedFace {
             face: face.clone(),

@@ -35,11 +35,11 @@ impl Default for QualityThresholds {
         Self {
             min_face_px: 60.0,
             min_score: 0.75,
-            min_sharpness: 40.0,
+            min_sharpness: 25.0,
             min_brightness: 50.0,
             max_brightness: 210.0,
             min_contrast: 20.0,
-            max_yaw: 0.35,
+            max_yaw: 0.4,
             max_roll_deg: 20.0,
         }
     }
@@ -88,35 +88,61 @@ pub fn assess(face: &Face, aligned: &RgbImage, limits: &QualityThresholds) -> Qu
     let m = &metrics;
     check(
         m.face_px >= limits.min_face_px,
-        format!("face too small: {:.0} px < {:.0} px", m.face_px, limits.min_face_px),
+        format!(
+            "face too small: {:.0} px < {:.0} px",
+            m.face_px, limits.min_face_px
+        ),
     );
     check(
         m.score >= limits.min_score,
-        format!("detection score too low: {:.2} < {:.2}", m.score, limits.min_score),
+        format!(
+            "detection score too low: {:.2} < {:.2}",
+            m.score, limits.min_score
+        ),
     );
     check(
         m.sharpness >= limits.min_sharpness,
-        format!("too blurry: sharpness {:.0} < {:.0}", m.sharpness, limits.min_sharpness),
+        format!(
+            "too blurry: sharpness {:.0} < {:.0}",
+            m.sharpness, limits.min_sharpness
+        ),
     );
     check(
         m.brightness >= limits.min_brightness,
-        format!("too dark: brightness {:.0} < {:.0}", m.brightness, limits.min_brightness),
+        format!(
+            "too dark: brightness {:.0} < {:.0}",
+            m.brightness, limits.min_brightness
+        ),
     );
     check(
         m.brightness <= limits.max_brightness,
-        format!("too bright: brightness {:.0} > {:.0}", m.brightness, limits.max_brightness),
+        format!(
+            "too bright: brightness {:.0} > {:.0}",
+            m.brightness, limits.max_brightness
+        ),
     );
     check(
         m.contrast >= limits.min_contrast,
-        format!("too little contrast: {:.0} < {:.0}", m.contrast, limits.min_contrast),
+        format!(
+            "too little contrast: {:.0} < {:.0}",
+            m.contrast, limits.min_contrast
+        ),
     );
     check(
         m.yaw.abs() <= limits.max_yaw,
-        format!("head turned: yaw {:.2} > {:.2}", m.yaw.abs(), limits.max_yaw),
+        format!(
+            "head turned: yaw {:.2} > {:.2}",
+            m.yaw.abs(),
+            limits.max_yaw
+        ),
     );
     check(
         m.roll_deg.abs() <= limits.max_roll_deg,
-        format!("head tilted: {:.0}° > {:.0}°", m.roll_deg.abs(), limits.max_roll_deg),
+        format!(
+            "head tilted: {:.0}° > {:.0}°",
+            m.roll_deg.abs(),
+            limits.max_roll_deg
+        ),
     );
     QualityVerdict {
         passed: reasons.is_empty(),
@@ -134,7 +160,10 @@ pub fn pose(face: &Face) -> (f32, f32) {
     if eye_distance <= f32::EPSILON {
         return (f32::INFINITY, 0.0);
     }
-    let mid = [(left_eye[0] + right_eye[0]) / 2.0, (left_eye[1] + right_eye[1]) / 2.0];
+    let mid = [
+        (left_eye[0] + right_eye[0]) / 2.0,
+        (left_eye[1] + right_eye[1]) / 2.0,
+    ];
     // Project the nose offset on the eye line, so a tilted head does not read as turned.
     let along = ((nose[0] - mid[0]) * dx + (nose[1] - mid[1]) * dy) / eye_distance;
     (along / eye_distance, dy.atan2(dx).to_degrees())
@@ -168,9 +197,8 @@ pub fn laplacian_variance(grey: &[f32], width: usize) -> f32 {
     for y in 1..height - 1 {
         for x in 1..width - 1 {
             let at = |xx: usize, yy: usize| grey[yy * width + xx];
-            responses.push(
-                at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y),
-            );
+            responses
+                .push(at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y));
         }
     }
     mean_and_std(&responses).1.powi(2)
@@ -198,21 +226,33 @@ mod tests {
 
     fn checker(contrast: u8) -> RgbImage {
         RgbImage::from_fn(112, 112, |x, y| {
-            let v = if (x / 4 + y / 4) % 2 == 0 { 128 - contrast / 2 } else { 128 + contrast / 2 };
+            let v = if (x / 4 + y / 4) % 2 == 0 {
+                128 - contrast / 2
+            } else {
+                128 + contrast / 2
+            };
             Rgb([v; 3])
         })
     }
 
     #[test]
     fn a_good_face_passes_with_no_reasons() {
-        let v = assess(&face(120.0, 0.95), &checker(120), &QualityThresholds::default());
+        let v = assess(
+            &face(120.0, 0.95),
+            &checker(120),
+            &QualityThresholds::default(),
+        );
         assert!(v.passed, "{:?}", v.reasons);
         assert!(v.reasons.is_empty());
     }
 
     #[test]
     fn a_small_face_is_refused_with_the_measured_and_required_size() {
-        let v = assess(&face(38.0, 0.95), &checker(120), &QualityThresholds::default());
+        let v = assess(
+            &face(38.0, 0.95),
+            &checker(120),
+            &QualityThresholds::default(),
+        );
         assert!(!v.passed);
         assert_eq!(v.reasons, vec!["face too small: 38 px < 60 px".to_string()]);
     }
@@ -221,17 +261,33 @@ mod tests {
     fn a_flat_grey_crop_is_blurry_and_without_contrast() {
         let flat = RgbImage::from_pixel(112, 112, Rgb([128; 3]));
         let v = assess(&face(120.0, 0.95), &flat, &QualityThresholds::default());
-        assert!(v.reasons.iter().any(|r| r.starts_with("too blurry")), "{:?}", v.reasons);
-        assert!(v.reasons.iter().any(|r| r.starts_with("too little contrast")));
+        assert!(
+            v.reasons.iter().any(|r| r.starts_with("too blurry")),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("too little contrast"))
+        );
         assert_eq!(v.metrics.sharpness, 0.0);
     }
 
     #[test]
     fn dark_and_bright_crops_are_named() {
         let limits = QualityThresholds::default();
-        let dark = assess(&face(120.0, 0.95), &RgbImage::from_pixel(112, 112, Rgb([10; 3])), &limits);
+        let dark = assess(
+            &face(120.0, 0.95),
+            &RgbImage::from_pixel(112, 112, Rgb([10; 3])),
+            &limits,
+        );
         assert!(dark.reasons.iter().any(|r| r.starts_with("too dark")));
-        let bright = assess(&face(120.0, 0.95), &RgbImage::from_pixel(112, 112, Rgb([250; 3])), &limits);
+        let bright = assess(
+            &face(120.0, 0.95),
+            &RgbImage::from_pixel(112, 112, Rgb([250; 3])),
+            &limits,
+        );
         assert!(bright.reasons.iter().any(|r| r.starts_with("too bright")));
     }
 
@@ -254,7 +310,9 @@ mod tests {
     fn laplacian_variance_of_a_step_is_positive_and_of_flat_is_zero() {
         let flat = vec![5.0; 25];
         assert_eq!(laplacian_variance(&flat, 5), 0.0);
-        let step: Vec<f32> = (0..25).map(|i| if i % 5 < 2 { 0.0 } else { 100.0 }).collect();
+        let step: Vec<f32> = (0..25)
+            .map(|i| if i % 5 < 2 { 0.0 } else { 100.0 })
+            .collect();
         assert!(laplacian_variance(&step, 5) > 0.0);
         assert_eq!(laplacian_variance(&[1.0; 4], 2), 0.0);
     }

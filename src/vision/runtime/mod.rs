@@ -41,7 +41,9 @@ impl std::str::FromStr for RuntimeKind {
         match s {
             "ort" | "onnxruntime" => Ok(RuntimeKind::Ort),
             "tract" => Ok(RuntimeKind::Tract),
-            other => Err(format!("unknown runtime `{other}` (expected `ort` or `tract`)")),
+            other => Err(format!(
+                "unknown runtime `{other}` (expected `ort` or `tract`)"
+            )),
         }
     }
 }

@@ -55,7 +55,9 @@ impl TractSession {
             .with_input_fact(0, f32::fact(shape).into())
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
-            .map_err(|e| VisionError::Runtime(format!("tract, {} at {shape:?}: {e:#}", self.name)))?;
+            .map_err(|e| {
+                VisionError::Runtime(format!("tract, {} at {shape:?}: {e:#}", self.name))
+            })?;
         if self.plans.len() == PLAN_CACHE {
             self.plans.remove(0);
         }

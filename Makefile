@@ -1,0 +1,23 @@
+# The two commands of the README, and the pieces they are made of.
+.PHONY: demo test setup models check build-release
+
+# Run the demo (installs what it needs first).
+demo: setup build-release
+	scripts/demo.sh
+
+# Run every check CI runs (installs what it needs first).
+test: setup check
+	FACEGATE_REQUIRE_MODELS=1 cargo test --all-targets
+
+setup:
+	scripts/setup.sh
+
+models:
+	scripts/fetch-models.sh --dest models
+
+check:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+build-release:
+	cargo build --release

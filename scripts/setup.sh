@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what facegate needs to build, test and run its demo on a fresh Debian/Ubuntu machine
+# with Rust installed. Idempotent: what is already there is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: libclang for nokhwa's V4L2 bindings, pkg-config for -sys crates.
+missing=()
+for pkg in libclang-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Models and ONNX Runtime, checked against their SHA-256.
+scripts/fetch-models.sh --dest models
+
+# rustfmt and clippy for the checks in `make test`.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi

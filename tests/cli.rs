@@ -1,0 +1,212 @@
+//! The command line as scripts use it: output contracts, exit codes, and bad input that must
+//! give a clear error and never a panic.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn facegate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("facegate runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 2 with `needle` in the message: an error, not a panic (101) and not success.
+fn assert_clear_error(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(out));
+    let text = stderr(out);
+    assert!(text.contains(needle), "expected {needle:?} in: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn compare_prints_the_json_contract_and_exits_0_for_match_and_mismatch() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let people = common::people(&faces, 2);
+    let a1 = common::photo(&faces, &people[0], 1);
+    let a2 = common::photo(&faces, &people[0], 2);
+    let b1 = common::photo(&faces, &people[1], 1);
+    for (x, y, expected) in [(&a1, &a2, true), (&a1, &b1, false)] {
+        let out = facegate(&[
+            "compare",
+            x.to_str().unwrap(),
+            y.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let similarity = json["similarity"].as_f64().unwrap();
+        let threshold = json["threshold"].as_f64().unwrap();
+        assert_eq!(json["match"].as_bool(), Some(expected), "{json}");
+        assert_eq!(similarity >= threshold, expected);
+        assert!((threshold - 0.363).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn compare_with_a_photo_without_a_face_fails_clearly() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let person = &common::people(&faces, 1)[0];
+    let face = common::photo(&faces, person, 1);
+    let brick = faces.join("nonface/skimage_brick.png");
+    let out = facegate(&["compare", face.to_str().unwrap(), brick.to_str().unwrap()]);
+    assert_clear_error(&out, "no face found");
+    assert!(
+        stderr(&out).contains("skimage_brick.png"),
+        "names the photo: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn detect_json_lists_faces_with_box_landmarks_and_quality() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let person = &common::people(&faces, 1)[0];
+    let photo = common::photo(&faces, person, 1);
+    let out = facegate(&["detect", photo.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let face = &json["faces"][0];
+    assert!(face["box"]["width"].as_f64().unwrap() > 40.0);
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    assert!(face["score"].as_f64().unwrap() > 0.6);
+    assert!(face["quality"]["passed"].is_boolean());
+    assert!(face["quality"]["reasons"].is_array());
+}
+
+#[test]
+fn bad_image_files_get_a_clear_error_never_a_panic() {
+    if common::model_dir().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([90, 120, 150]))
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let cases = [
+        (write("empty.jpg", b""), "empty"),
+        (
+            write("truncated.jpg", &jpeg[..jpeg.len() / 3]),
+            "corrupt or truncated",
+        ),
+        (
+            write("garbage.jpg", b"\xff\xd8\xff\xe0 this is not really a JPEG"),
+            "corrupt or truncated",
+        ),
+        (write("notes.txt", b"just some text"), "not a JPEG or PNG"),
+        (
+            write("bomb.png", &png_header(50_000, 50_000)),
+            "over the limit",
+        ),
+        (dir.path().join("missing.jpg"), "cannot read"),
+    ];
+    for (path, needle) in cases {
+        let out = facegate(&["detect", path.to_str().unwrap()]);
+        assert_clear_error(&out, needle);
+    }
+}
+
+#[test]
+fn a_photo_with_no_face_is_a_defined_empty_result_for_detect() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let brick = faces.join("nonface/skimage_brick.png");
+    let out = facegate(&["detect", brick.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["faces"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn missing_models_name_the_file_and_the_fetch_command() {
+    let empty = tempfile::tempdir().unwrap();
+    let photo = empty.path().join("x.jpg");
+    let out = facegate(&[
+        "--models",
+        empty.path().to_str().unwrap(),
+        "detect",
+        photo.to_str().unwrap(),
+    ]);
+    assert_clear_error(&out, "face_detection_yunet_2023mar_int8bq.onnx");
+    assert!(stderr(&out).contains("fetch-models"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_broken_config_is_refused_with_every_problem_and_exit_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        "[vision]\nthreads = 0\nmatch_threshold = 7\n[vision.detector]\nnms_threshold = -1\n",
+    )
+    .unwrap();
+    let out = facegate(&["--config", config.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    let text = stderr(&out);
+    for key in [
+        "vision.threads",
+        "vision.match_threshold",
+        "vision.detector.nms_threshold",
+    ] {
+        assert!(text.contains(key), "{key} missing from: {text}");
+    }
+
+    std::fs::write(&config, "[vision\nthreads = 1\n").unwrap();
+    let out = facegate(&["--config", config.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("TOML"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/facegate.toml");
+    let out = facegate(&["--config", shipped.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A PNG signature and IHDR chunk claiming `width`×`height`, with no pixel data.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in &ihdr {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend(13u32.to_be_bytes());
+    out.extend(ihdr);
+    out.extend((!crc).to_be_bytes());
+    out
+}

@@ -3,10 +3,13 @@
 //! Parsing takes a string so tests never touch /etc; unknown keys are errors (a typo must not
 //! silently fall back to a default on a door lock); validation reports every problem at once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::DoorPolicy;
+use crate::backend::embedded::EmbeddedConfig;
 use crate::vision::VisionConfig;
 
 /// Where `--config` points when it is not given.
@@ -26,11 +29,54 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+/// Where state lives when neither the config nor `--data` says.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/facegate";
+
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Where the store (users, faces, keys, grants, audit) lives.
+    pub data_dir: PathBuf,
     pub vision: VisionConfig,
+    pub backend: BackendConfig,
+    /// Door policies by door name.
+    pub doors: BTreeMap<String, DoorPolicy>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            vision: VisionConfig::default(),
+            backend: BackendConfig::default(),
+            doors: [(
+                "front".to_string(),
+                DoorPolicy {
+                    allowed_groups: vec!["staff".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+}
+
+/// Which identity backend answers the challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Everything on the device.
+    #[default]
+    Embedded,
+}
+
+/// Config section `[backend]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    pub kind: BackendKind,
+    pub embedded: EmbeddedConfig,
 }
 
 impl Config {
@@ -102,6 +148,29 @@ impl Config {
         }
         if v.images.max_bytes == 0 || v.images.max_pixels == 0 {
             problems.push("vision.images.max_bytes and max_pixels must be above 0".into());
+        }
+        let e = &self.backend.embedded;
+        if e.issuer.is_empty() || e.client_id.is_empty() {
+            problems.push("backend.embedded.issuer and client_id must not be empty".into());
+        }
+        if !(60..=86_400).contains(&e.token_validity_secs) {
+            problems.push(format!(
+                "backend.embedded.token_validity_secs = {} must be 60 to 86400",
+                e.token_validity_secs
+            ));
+        }
+        if e.max_image_bytes == 0 {
+            problems.push("backend.embedded.max_image_bytes must be above 0".into());
+        }
+        if self.doors.is_empty() {
+            problems.push("no [doors.NAME] section: facegate needs at least one door".into());
+        }
+        for (name, door) in &self.doors {
+            if door.allowed_groups.is_empty() {
+                problems.push(format!(
+                    "doors.{name}.allowed_groups is empty: the door would open for nobody"
+                ));
+            }
         }
         problems
     }

@@ -2,8 +2,14 @@
 //!
 //! Module map (see docs/architecture.md for the data flow):
 
+/// The device side of the challenge: JWT verification, door policy, the authentication flow.
+pub mod auth;
+/// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.
+pub mod backend;
 /// Command-line interface, one file per subcommand.
 pub mod cli;
+/// Wall-clock time behind a trait, for tests.
+pub mod clock;
 /// TOML configuration, validated.
 pub mod config;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.

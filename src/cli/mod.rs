@@ -1,17 +1,23 @@
 //! The command line: one file per subcommand. Exit codes are part of the contract:
 //! 0 success, 1 a negative answer where a command has one, 2 an error, 78 a bad config.
 
+mod auth;
 mod bench;
 mod check_config;
 mod compare;
 mod detect;
+mod enroll;
 mod eval_faces;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::embedded::EmbeddedBackend;
+use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::vision::{FaceEngine, RuntimeKind, VisionError};
 
@@ -49,6 +55,9 @@ pub struct GlobalArgs {
     /// Directory with the model files, overriding vision.model_dir
     #[arg(long, global = true, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Data directory (users, faces, keys), overriding data_dir [default: /var/lib/facegate]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
     /// More log output (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -65,6 +74,13 @@ pub enum Command {
     /// Measure speed: `facegate bench vision`
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Enroll a person: create the user, index the face of each photo
+    Enroll(enroll::EnrollArgs),
+    /// List and manage enrolled users
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Run the whole sign-in flow on a photo: exit 0 granted, 1 denied, 2 error
+    Auth(auth::AuthArgs),
     /// Check the configuration file and list every problem
     CheckConfig,
 }
@@ -106,6 +122,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare::run(&cli.global, args),
         Command::EvalFaces(args) => eval_faces::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
+        Command::Enroll(args) => enroll::run(&cli.global, args),
+        Command::Users(command) => users::run(&cli.global, command),
+        Command::Auth(args) => auth::run(&cli.global, args),
         Command::CheckConfig => check_config::run(&cli.global),
     };
     match outcome {
@@ -129,6 +148,9 @@ pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
     if let Some(dir) = &global.models {
         config.vision.model_dir = Some(dir.clone());
     }
+    if let Some(dir) = &global.data {
+        config.data_dir = dir.clone();
+    }
     let problems = config.problems();
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems).into());
@@ -140,6 +162,44 @@ pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
 pub fn load_engine(global: &GlobalArgs) -> Result<FaceEngine, Failure> {
     let config = load_config(global)?;
     Ok(FaceEngine::load(&config.vision)?)
+}
+
+/// The embedded backend over the configured data directory, with its face engine.
+pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), Failure> {
+    let config = load_config(global)?;
+    let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
+    let backend = EmbeddedBackend::open(
+        &config.data_dir,
+        engine,
+        &config.backend.embedded,
+        Arc::new(SystemClock),
+    )
+    .map_err(anyhow::Error::from)?;
+    Ok((config, backend))
+}
+
+/// A runtime for the async commands.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::Error::from(e).into())
+}
+
+/// Reads a photo file, refusing one over `limit` bytes before reading it.
+pub fn read_photo(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .len();
+    if size > limit {
+        return Err(anyhow::anyhow!(
+            "{} is {size} bytes, over the limit of {limit}",
+            path.display()
+        )
+        .into());
+    }
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()).into())
 }
 
 /// Prints `value` as pretty JSON on stdout.

@@ -169,6 +169,11 @@ impl FaceEngine {
         Ok(image_io::load(path, &self.config.images)?)
     }
 
+    /// Decodes an in-memory photo with the configured limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, VisionError> {
+        Ok(image_io::decode(bytes, &self.config.images)?)
+    }
+
     /// Every face, largest first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
         self.detector.detect(image)

@@ -1,0 +1,177 @@
+//! The on-device face index: SFace embeddings in a sled tree, searched through the in-memory
+//! gallery. Inference runs on the blocking pool so the async runtime never stalls.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::backend::{BackendError, FaceIndex, FaceMatch};
+use crate::vision::{Embedding, FaceEngine, Gallery, VisionError};
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(format!("face index: {e}"))
+}
+
+/// Embeddings by FaceId, persisted and searchable.
+#[derive(Clone)]
+pub struct LocalFaceIndex {
+    engine: Arc<Mutex<FaceEngine>>,
+    tree: sled::Tree,
+    gallery: Arc<Mutex<Gallery>>,
+    threshold: f32,
+}
+
+impl LocalFaceIndex {
+    /// Opens the index and loads every stored embedding into the gallery.
+    pub fn open(db: &sled::Db, engine: Arc<Mutex<FaceEngine>>) -> Result<Self, BackendError> {
+        let tree = db.open_tree("faces/embeddings").map_err(internal)?;
+        let mut gallery = Gallery::new();
+        for entry in tree.iter() {
+            let (id, bytes) = entry.map_err(internal)?;
+            let embedding = Embedding::from_bytes(&bytes)
+                .ok_or_else(|| internal("a stored embedding is damaged"))?;
+            gallery.insert(String::from_utf8_lossy(&id).into_owned(), &embedding);
+        }
+        let threshold = engine.lock().map_err(internal)?.match_threshold();
+        Ok(Self {
+            engine,
+            tree,
+            gallery: Arc::new(Mutex::new(gallery)),
+            threshold,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.gallery.lock().map(|g| g.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `work` with the engine on the blocking pool.
+    async fn with_engine<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut FaceEngine) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().map_err(internal)?;
+            work(&mut engine)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// The embedding of the one face of `image`, refusing what enrollment must not accept.
+    pub async fn enrollable_embedding(&self, image: &[u8]) -> Result<Embedding, BackendError> {
+        let image = image.to_vec();
+        self.with_engine(move |engine| {
+            let frame = engine.decode(&image).map_err(vision)?;
+            let faces = engine.detect(&frame).map_err(vision)?;
+            let Some(largest) = faces.first() else {
+                return Err(BackendError::Rejected("no face in the photo".into()));
+            };
+            // A face counts as another person when it is confidently detected and at least
+            // half the size of the main one; a distant passer-by at the edge does not.
+            let side = |f: &crate::vision::Face| f.bbox.width.min(f.bbox.height);
+            let min_score = engine.config().quality.min_score;
+            let people = faces
+                .iter()
+                .filter(|f| f.score >= min_score && side(f) >= side(largest) / 2.0)
+                .count();
+            if people > 1 {
+                return Err(BackendError::Rejected(format!(
+                    "{people} faces in the photo; an enrollment photo must show one person"
+                )));
+            }
+            let described = engine.describe(&frame, &faces[0]).map_err(vision)?;
+            if !described.quality.passed {
+                return Err(BackendError::Rejected(format!(
+                    "the face fails the quality gate: {}",
+                    described.quality.reasons.join("; ")
+                )));
+            }
+            Ok(described.embedding)
+        })
+        .await
+    }
+
+    /// The embedding of the largest face of `image`.
+    pub async fn probe_embedding(&self, image: &[u8]) -> Result<Embedding, BackendError> {
+        let image = image.to_vec();
+        self.with_engine(move |engine| {
+            let frame = engine.decode(&image).map_err(vision)?;
+            Ok(engine.largest_face(&frame).map_err(vision)?.embedding)
+        })
+        .await
+    }
+
+    /// Every face at or above the threshold for `embedding`, best first.
+    pub fn search_embedding(&self, embedding: &Embedding, max_faces: usize) -> Vec<FaceMatch> {
+        let gallery = self.gallery.lock().unwrap_or_else(|p| p.into_inner());
+        gallery
+            .search(embedding, max_faces)
+            .into_iter()
+            .filter(|hit| hit.similarity >= self.threshold)
+            .map(|hit| FaceMatch {
+                face_id: hit.id,
+                similarity: hit.similarity,
+            })
+            .collect()
+    }
+
+    /// The best similarity of `embedding` to any stored face, whatever the threshold.
+    pub fn best_similarity(&self, embedding: &Embedding, among: &[String]) -> Option<f32> {
+        let gallery = self.gallery.lock().unwrap_or_else(|p| p.into_inner());
+        gallery
+            .search(embedding, gallery.len())
+            .into_iter()
+            .find(|hit| among.contains(&hit.id))
+            .map(|hit| hit.similarity)
+    }
+}
+
+fn vision(e: VisionError) -> BackendError {
+    match e {
+        VisionError::Image(e) => BackendError::Rejected(e.to_string()),
+        VisionError::NoFace => BackendError::Rejected("no face in the image".into()),
+        other => BackendError::Internal(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl FaceIndex for LocalFaceIndex {
+    async fn index_face(&self, image: &[u8], _external_id: &str) -> Result<String, BackendError> {
+        let embedding = self.enrollable_embedding(image).await?;
+        let face_id = uuid::Uuid::new_v4().to_string();
+        self.tree
+            .insert(face_id.as_bytes(), embedding.to_bytes())
+            .map_err(internal)?;
+        self.tree.flush_async().await.map_err(internal)?;
+        self.gallery
+            .lock()
+            .map_err(internal)?
+            .insert(face_id.clone(), &embedding);
+        Ok(face_id)
+    }
+
+    async fn search_by_image(
+        &self,
+        image: &[u8],
+        max_faces: usize,
+    ) -> Result<Vec<FaceMatch>, BackendError> {
+        let embedding = self.probe_embedding(image).await?;
+        Ok(self.search_embedding(&embedding, max_faces))
+    }
+
+    async fn delete_faces(&self, face_ids: &[String]) -> Result<(), BackendError> {
+        let mut gallery = self.gallery.lock().map_err(internal)?;
+        for id in face_ids {
+            self.tree.remove(id.as_bytes()).map_err(internal)?;
+            gallery.remove(id);
+        }
+        self.tree.flush().map_err(internal)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The identity backend: ports (traits) for the services the seed design uses, the trigger
+//! logic written once over them, and the adapters (the embedded, on-device one here; AWS later).
+
+pub mod embedded;
+pub mod ports;
+pub mod triggers;
+
+pub use ports::{
+    AuthStep, Directory, FaceIndex, FaceMatch, FaceRecord, IdentityProvider, ObjectInfo,
+    ObjectStore, Tokens, UserLookup,
+};
+
+/// A backend failure, grouped by what the caller must do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The service cannot be reached: go offline.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// The service asks us to slow down: retry later.
+    #[error("backend throttled: {0}")]
+    Throttled(String),
+    /// Authentication refused (wrong answer, expired or reused session, disabled user).
+    #[error("not authorized: {0}")]
+    Denied(String),
+    /// The request itself is wrong (bad input, no face, several faces, too large).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Something that should not happen: a bug or a damaged store.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,74 @@
+//! `facegate auth --photo PATH`: the whole sign-in flow against the configured backend.
+//! Exit 0 granted, 1 denied, 2 error.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use clap::Args;
+
+use super::{Failure, GlobalArgs, open_embedded, print_json, read_photo, runtime};
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// The photo (a camera frame) to sign in with
+    #[arg(long, value_name = "PATH")]
+    pub photo: PathBuf,
+    /// Claim this user; without it the face is identified 1:N
+    #[arg(long, value_name = "EMAIL")]
+    pub user: Option<String>,
+    /// The door whose policy applies [default: the first door in the config]
+    #[arg(long, value_name = "NAME")]
+    pub door: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
+    let (config, backend) = open_embedded(global)?;
+    let door = match &args.door {
+        Some(d) => d.clone(),
+        None => config
+            .doors
+            .keys()
+            .next()
+            .cloned()
+            .ok_or_else(|| anyhow!("no door configured"))?,
+    };
+    let policy = config.doors.get(&door).ok_or_else(|| {
+        anyhow!(
+            "no door {door:?} in the config (doors: {})",
+            config.doors.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let frame = read_photo(&args.photo, config.backend.embedded.max_image_bytes)?;
+    let flow = backend.device_flow();
+    let decision = runtime()?
+        .block_on(flow.authenticate(frame, args.user.as_deref(), &door, policy))
+        .map_err(anyhow::Error::from)?;
+    if args.json {
+        print_json(&decision)?;
+    } else {
+        println!(
+            "{} at door {}: user {}, similarity {}, {}",
+            if decision.granted {
+                "GRANTED"
+            } else {
+                "DENIED"
+            },
+            decision.door,
+            decision.user.as_deref().unwrap_or("unknown"),
+            decision
+                .similarity
+                .map_or("n/a".into(), |s| format!("{s:.3}")),
+            decision.reason
+        );
+        if let Some(claims) = &decision.claims {
+            println!(
+                "verified claims: {}",
+                serde_json::to_string(claims).unwrap_or_default()
+            );
+        }
+    }
+    Ok(if decision.granted { 0 } else { 1 })
+}

@@ -37,3 +37,21 @@ echo "== different people: $a1 vs $b1"
 echo
 echo "== the same with the pure-Rust runtime (tract)"
 "$bin" --runtime tract compare "$a1" "$a2"
+
+if [ -d "$faces" ]; then
+  data=$(mktemp -d)
+  trap 'rm -rf "$data"' EXIT
+  c1=$(ls "$faces"/person_001/03.* | head -n1)
+  echo
+  echo "== the embedded backend: enroll person_001 into group staff (data in $data)"
+  "$bin" --data "$data" enroll --user ana@example.com --name "Ana" --photo "$a1" --group staff
+  echo
+  echo "== sign in with another photo of her (identified 1:N, challenge, verified JWT, door policy)"
+  "$bin" --data "$data" auth --photo "$c1" || true
+  echo
+  echo "== a stranger"
+  "$bin" --data "$data" auth --photo "$b1" || true
+  echo
+  echo "== the stranger claiming her name"
+  "$bin" --data "$data" auth --photo "$b1" --user ana@example.com || true
+fi

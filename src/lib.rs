@@ -12,5 +12,7 @@ pub mod cli;
 pub mod clock;
 /// TOML configuration, validated.
 pub mod config;
+/// Local persistence helpers: encryption at rest.
+pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.
 pub mod vision;

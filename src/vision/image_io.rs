@@ -290,6 +290,45 @@ mod tests {
         ));
     }
 
+    /// `jpeg` with an EXIF APP1 segment (little-endian TIFF, one IFD entry: Orientation)
+    /// inserted after the SOI marker.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0".to_vec();
+        tiff.extend(8u32.to_le_bytes()); // IFD0 offset
+        tiff.extend(1u16.to_le_bytes()); // one entry
+        tiff.extend(0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend(3u16.to_le_bytes()); // SHORT
+        tiff.extend(1u32.to_le_bytes()); // count
+        tiff.extend(orientation.to_le_bytes());
+        tiff.extend([0, 0]);
+        tiff.extend(0u32.to_le_bytes()); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend([0xFF, 0xE1]);
+        out.extend(((app1.len() + 2) as u16).to_be_bytes());
+        out.extend(app1);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // A wide image whose EXIF says "rotate 90° clockwise to display" comes out tall.
+        let mut image = RgbImage::from_pixel(16, 8, Rgb([0, 0, 0]));
+        image.put_pixel(0, 0, Rgb([255, 255, 255]));
+        let jpeg = with_exif_orientation(&encode_jpeg(&image, 95), 6);
+        let decoded = decode(&jpeg, &ImageLimits::default()).unwrap();
+        assert_eq!(decoded.dimensions(), (8, 16));
+        // The top-left corner moves to the top-right.
+        assert!(
+            decoded.get_pixel(7, 0)[0] > 128,
+            "{:?}",
+            decoded.get_pixel(7, 0)
+        );
+        assert!(decoded.get_pixel(0, 0)[0] < 128);
+    }
+
     #[test]
     fn jpeg_round_trip_keeps_size() {
         let image = RgbImage::from_pixel(16, 8, Rgb([200, 100, 50]));

@@ -1,11 +1,12 @@
-//! The on-device face index: SFace embeddings in a sled tree, searched through the in-memory
-//! gallery. Inference runs on the blocking pool so the async runtime never stalls.
+//! The on-device face index: SFace embeddings, sealed, in a sled tree, searched through the
+//! in-memory gallery. Inference runs on the blocking pool so the async runtime never stalls.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::backend::{BackendError, FaceIndex, FaceMatch};
+use crate::store::Sealer;
 use crate::vision::{Embedding, FaceEngine, Gallery, VisionError};
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -17,25 +18,33 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 pub struct LocalFaceIndex {
     engine: Arc<Mutex<FaceEngine>>,
     tree: sled::Tree,
+    sealer: Arc<Sealer>,
     gallery: Arc<Mutex<Gallery>>,
     threshold: f32,
 }
 
 impl LocalFaceIndex {
     /// Opens the index and loads every stored embedding into the gallery.
-    pub fn open(db: &sled::Db, engine: Arc<Mutex<FaceEngine>>) -> Result<Self, BackendError> {
+    pub fn open(
+        db: &sled::Db,
+        engine: Arc<Mutex<FaceEngine>>,
+        sealer: Arc<Sealer>,
+    ) -> Result<Self, BackendError> {
         let tree = db.open_tree("faces/embeddings").map_err(internal)?;
         let mut gallery = Gallery::new();
         for entry in tree.iter() {
-            let (id, bytes) = entry.map_err(internal)?;
+            let (id, sealed) = entry.map_err(internal)?;
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let bytes = sealer.open(&sealed, &slot(&id)).map_err(internal)?;
             let embedding = Embedding::from_bytes(&bytes)
                 .ok_or_else(|| internal("a stored embedding is damaged"))?;
-            gallery.insert(String::from_utf8_lossy(&id).into_owned(), &embedding);
+            gallery.insert(id, &embedding);
         }
         let threshold = engine.lock().map_err(internal)?.match_threshold();
         Ok(Self {
             engine,
             tree,
+            sealer,
             gallery: Arc::new(Mutex::new(gallery)),
             threshold,
         })
@@ -132,6 +141,11 @@ impl LocalFaceIndex {
     }
 }
 
+/// The associated data that binds a sealed embedding to its FaceId.
+fn slot(face_id: &str) -> String {
+    format!("faces/embeddings/{face_id}")
+}
+
 fn vision(e: VisionError) -> BackendError {
     match e {
         VisionError::Image(e) => BackendError::Rejected(e.to_string()),
@@ -145,8 +159,9 @@ impl FaceIndex for LocalFaceIndex {
     async fn index_face(&self, image: &[u8], _external_id: &str) -> Result<String, BackendError> {
         let embedding = self.enrollable_embedding(image).await?;
         let face_id = uuid::Uuid::new_v4().to_string();
+        let sealed = self.sealer.seal(&embedding.to_bytes(), &slot(&face_id));
         self.tree
-            .insert(face_id.as_bytes(), embedding.to_bytes())
+            .insert(face_id.as_bytes(), sealed)
             .map_err(internal)?;
         self.tree.flush_async().await.map_err(internal)?;
         self.gallery

@@ -26,6 +26,7 @@ use super::{BackendError, Directory, FaceIndex, ObjectStore};
 use crate::auth::DeviceFlow;
 use crate::auth::flow::StaticKeys;
 use crate::clock::Clock;
+use crate::store::Sealer;
 use crate::vision::FaceEngine;
 
 /// Settings of the embedded backend (config section `[backend.embedded]`).
@@ -99,11 +100,12 @@ impl EmbeddedBackend {
                 data_dir.display()
             ))
         })?;
+        let sealer = Arc::new(Sealer::open_or_create(data_dir).map_err(internal)?);
         let users = UserStore::new(db.open_tree("users").map_err(internal)?);
         let signin = SledObjectStore::open(&db, "signin", clock.clone())?;
         let signup = SledObjectStore::open(&db, "signup", clock.clone())?;
         let directory = SledDirectory::open(&db)?;
-        let faces = LocalFaceIndex::open(&db, engine)?;
+        let faces = LocalFaceIndex::open(&db, engine, sealer.clone())?;
         let ports = TriggerPorts {
             signin: Arc::new(signin.clone()),
             signup: Arc::new(signup.clone()),
@@ -123,11 +125,15 @@ impl EmbeddedBackend {
         };
         let keys = db.open_tree("keys").map_err(internal)?;
         let signer = match keys.get(SIGNING_KEY).map_err(internal)? {
-            Some(secret) => TokenSigner::from_secret(&secret, issuer)
-                .ok_or_else(|| internal("the stored signing key is damaged"))?,
+            Some(sealed) => {
+                let secret = sealer.open(&sealed, "keys/signing").map_err(internal)?;
+                TokenSigner::from_secret(&secret, issuer)
+                    .ok_or_else(|| internal("the stored signing key is damaged"))?
+            }
             None => {
                 let (signer, secret) = TokenSigner::generate(issuer);
-                keys.insert(SIGNING_KEY, secret).map_err(internal)?;
+                let sealed = sealer.seal(&secret, "keys/signing");
+                keys.insert(SIGNING_KEY, sealed).map_err(internal)?;
                 keys.flush().map_err(internal)?;
                 signer
             }

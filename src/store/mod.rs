@@ -1,0 +1,5 @@
+//! Local persistence helpers shared by the backend and the daemon.
+
+pub mod sealed;
+
+pub use sealed::{SealError, Sealer};

@@ -210,3 +210,70 @@ fn png_header(width: u32, height: u32) -> Vec<u8> {
     out.extend((!crc).to_be_bytes());
     out
 }
+
+#[test]
+fn enroll_then_auth_exit_codes_and_users_commands() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let people = common::people(&faces, 2);
+    let p = |person: &str, n: usize| {
+        common::photo(&faces, person, n)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = facegate(&[
+        "--data",
+        data_arg,
+        "enroll",
+        "--user",
+        "Ana@Example.com",
+        "--name",
+        "Ana",
+        "--photo",
+        &p(&people[0], 1),
+        "--group",
+        "staff",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FaceId"));
+
+    let auth = |photo: &str| facegate(&["--data", data_arg, "auth", "--photo", photo, "--json"]);
+    let granted = auth(&p(&people[0], 2));
+    assert_eq!(granted.status.code(), Some(0), "{}", stderr(&granted));
+    let json: serde_json::Value = serde_json::from_slice(&granted.stdout).unwrap();
+    assert_eq!(json["user"], "ana@example.com");
+    assert_eq!(json["claims"]["token_use"], "id");
+    assert!(json["similarity"].as_f64().unwrap() >= 0.363);
+
+    let stranger = auth(&p(&people[1], 1));
+    assert_eq!(stranger.status.code(), Some(1), "{}", stderr(&stranger));
+
+    let out = facegate(&[
+        "--data",
+        data_arg,
+        "users",
+        "remove-group",
+        "ana@example.com",
+        "staff",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        auth(&p(&people[0], 2)).status.code(),
+        Some(1),
+        "no longer in the door's group"
+    );
+
+    let out = facegate(&["--data", data_arg, "users", "list", "--json"]);
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+
+    let missing = auth("/nonexistent/frame.jpg");
+    assert_clear_error(&missing, "cannot read");
+    let out = facegate(&["--data", data_arg, "users", "delete", "ana@example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(auth(&p(&people[0], 2)).status.code(), Some(1));
+}

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod clock;
 /// TOML configuration, validated.
 pub mod config;
+/// The door daemon's pure core: state machine and liveness.
+pub mod daemon;
 /// Local persistence helpers: encryption at rest.
 pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.

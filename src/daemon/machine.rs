@@ -1,0 +1,405 @@
+//! The door's state machine, pure: `step(state, event, now) -> (state, commands)`, no I/O.
+//! The runtime around it turns camera frames and backend answers into events and carries out
+//! the commands; tests drive it as tables.
+//!
+//! idle → tracking (a face passes the quality gate) → authenticating → granted (relay open for
+//! `unlock_ms`) / denied (cooldown) → idle. One attempt at a time; while the door is open and
+//! for `rearm_ms` after, faces are not re-authenticated.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+/// Timings (config section `[daemon]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MachineConfig {
+    /// How long the relay stays open on a grant.
+    pub unlock_ms: u64,
+    /// After a denial, faces are ignored this long.
+    pub deny_cooldown_ms: u64,
+    /// After the door locks again, faces are ignored this long (the same person walking in).
+    pub rearm_ms: u64,
+    /// A track with no usable face for this long is dropped.
+    pub track_timeout_ms: u64,
+    /// An attempt with no answer for this long is abandoned (and the door stays locked).
+    pub auth_timeout_ms: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            unlock_ms: 5_000,
+            deny_cooldown_ms: 3_000,
+            rearm_ms: 2_000,
+            track_timeout_ms: 1_500,
+            auth_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Where the door stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Idle,
+    /// A face is being followed; `good_frames` passed the quality gate.
+    Tracking {
+        since: Millis,
+        last_face: Millis,
+        good_frames: usize,
+    },
+    /// An attempt is with the backend.
+    Authenticating {
+        attempt: u64,
+        since: Millis,
+    },
+    /// The relay is open until `until`.
+    Granted {
+        until: Millis,
+    },
+    /// Faces are ignored until `until`.
+    Cooldown {
+        until: Millis,
+    },
+}
+
+/// What the runtime reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A frame was analysed: no face, a face that fails the gate, or a good one.
+    Frame { face: FaceSeen },
+    /// The tracker has enough live frames; here is the verdict.
+    LivenessChecked { live: bool },
+    /// The backend answered attempt `attempt`.
+    Decided { attempt: u64, granted: bool },
+    /// Time passed (the runtime ticks a few times a second).
+    Tick,
+}
+
+/// The gist of one analysed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceSeen {
+    None,
+    Unusable,
+    Good,
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Check liveness over the track so far.
+    CheckLiveness,
+    /// Forget the current track.
+    ResetTrack,
+    /// Authenticate the best frame of the track as attempt `attempt`.
+    Authenticate { attempt: u64 },
+    /// FAIL-SECURE: open for exactly `for_ms`, then lock.
+    Unlock { for_ms: u64 },
+    /// FAIL-SECURE: lock now.
+    Lock,
+    /// Signal the outcome (LEDs, buzzer).
+    Indicate { granted: bool },
+}
+
+/// One transition.
+pub fn step(
+    state: &State,
+    event: &Event,
+    now: Millis,
+    attempts: &mut u64,
+    config: &MachineConfig,
+) -> (State, Vec<Command>) {
+    use Command as C;
+    match (state, event) {
+        // Timers.
+        (State::Granted { until }, Event::Tick) if now >= *until => (
+            State::Cooldown {
+                until: now + config.rearm_ms,
+            },
+            vec![C::Lock],
+        ),
+        (State::Cooldown { until }, Event::Tick) if now >= *until => {
+            (State::Idle, vec![C::ResetTrack])
+        }
+        (
+            State::Tracking { last_face, .. },
+            Event::Tick
+            | Event::Frame {
+                face: FaceSeen::None,
+            },
+        ) if now.saturating_sub(*last_face) > config.track_timeout_ms => {
+            (State::Idle, vec![C::ResetTrack])
+        }
+        (State::Authenticating { since, .. }, Event::Tick)
+            if now.saturating_sub(*since) > config.auth_timeout_ms =>
+        {
+            (
+                State::Cooldown {
+                    until: now + config.deny_cooldown_ms,
+                },
+                vec![C::Lock, C::Indicate { granted: false }, C::ResetTrack],
+            )
+        }
+
+        // Frames.
+        (
+            State::Idle,
+            Event::Frame {
+                face: FaceSeen::Good,
+            },
+        ) => (
+            State::Tracking {
+                since: now,
+                last_face: now,
+                good_frames: 1,
+            },
+            vec![C::CheckLiveness],
+        ),
+        (
+            State::Tracking {
+                since, good_frames, ..
+            },
+            Event::Frame {
+                face: FaceSeen::Good,
+            },
+        ) => (
+            State::Tracking {
+                since: *since,
+                last_face: now,
+                good_frames: good_frames + 1,
+            },
+            vec![C::CheckLiveness],
+        ),
+        (
+            State::Tracking {
+                since, good_frames, ..
+            },
+            Event::Frame {
+                face: FaceSeen::Unusable,
+            },
+        ) => (
+            State::Tracking {
+                since: *since,
+                last_face: now,
+                good_frames: *good_frames,
+            },
+            vec![],
+        ),
+
+        // Liveness: only a live track leads to an attempt.
+        (State::Tracking { .. }, Event::LivenessChecked { live: true }) => {
+            *attempts += 1;
+            (
+                State::Authenticating {
+                    attempt: *attempts,
+                    since: now,
+                },
+                vec![C::Authenticate { attempt: *attempts }],
+            )
+        }
+
+        // Answers: only the current attempt counts.
+        (
+            State::Authenticating { attempt, .. },
+            Event::Decided {
+                attempt: answered,
+                granted: true,
+            },
+        ) if attempt == answered => (
+            State::Granted {
+                until: now + config.unlock_ms,
+            },
+            vec![
+                C::Unlock {
+                    for_ms: config.unlock_ms,
+                },
+                C::Indicate { granted: true },
+                C::ResetTrack,
+            ],
+        ),
+        (
+            State::Authenticating { attempt, .. },
+            Event::Decided {
+                attempt: answered,
+                granted: false,
+            },
+        ) if attempt == answered => (
+            State::Cooldown {
+                until: now + config.deny_cooldown_ms,
+            },
+            vec![C::Lock, C::Indicate { granted: false }, C::ResetTrack],
+        ),
+
+        // Everything else changes nothing: frames while open or cooling down, stale answers,
+        // liveness verdicts that come too late, ticks with no timer due.
+        (state, _) => (state.clone(), vec![]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: Event = Event::Frame {
+        face: FaceSeen::Good,
+    };
+
+    /// Runs `(at, event)` steps from Idle and returns the final state and every command.
+    fn run(events: &[(Millis, Event)]) -> (State, Vec<(Millis, Command)>) {
+        let config = MachineConfig::default();
+        let (mut state, mut attempts, mut log) = (State::Idle, 0, Vec::new());
+        for (at, event) in events {
+            let (next, commands) = step(&state, event, *at, &mut attempts, &config);
+            log.extend(commands.into_iter().map(|c| (*at, c)));
+            state = next;
+        }
+        (state, log)
+    }
+
+    fn live() -> Event {
+        Event::LivenessChecked { live: true }
+    }
+
+    #[test]
+    fn a_live_good_face_is_authenticated_once_and_the_door_opens_for_unlock_ms() {
+        let (state, log) = run(&[
+            (0, GOOD),
+            (100, GOOD),
+            (200, live()),
+            (250, GOOD), // a frame while authenticating starts nothing
+            (
+                300,
+                Event::Decided {
+                    attempt: 1,
+                    granted: true,
+                },
+            ),
+            (1_000, GOOD), // the same person while the door is open
+            (5_299, Event::Tick),
+            (5_300, Event::Tick),
+        ]);
+        let authenticates = log
+            .iter()
+            .filter(|(_, c)| matches!(c, Command::Authenticate { .. }))
+            .count();
+        assert_eq!(authenticates, 1);
+        assert!(log.contains(&(300, Command::Unlock { for_ms: 5_000 })));
+        assert!(log.contains(&(5_300, Command::Lock)));
+        assert!(!log.iter().any(|(at, c)| *c == Command::Lock && *at < 5_300));
+        assert_eq!(state, State::Cooldown { until: 7_300 });
+    }
+
+    #[test]
+    fn a_denial_locks_indicates_and_cools_down() {
+        let (state, log) = run(&[
+            (0, GOOD),
+            (100, live()),
+            (
+                200,
+                Event::Decided {
+                    attempt: 1,
+                    granted: false,
+                },
+            ),
+            (500, GOOD),
+            (3_199, Event::Tick),
+        ]);
+        assert!(log.contains(&(200, Command::Indicate { granted: false })));
+        assert!(!log.iter().any(|(_, c)| matches!(c, Command::Unlock { .. })));
+        assert_eq!(
+            log.iter()
+                .filter(|(_, c)| matches!(c, Command::Authenticate { .. }))
+                .count(),
+            1
+        );
+        assert_eq!(state, State::Cooldown { until: 3_200 });
+        let (state, _) = run(&[
+            (0, GOOD),
+            (100, live()),
+            (
+                200,
+                Event::Decided {
+                    attempt: 1,
+                    granted: false,
+                },
+            ),
+            (3_200, Event::Tick),
+            (3_300, GOOD),
+        ]);
+        assert!(
+            matches!(state, State::Tracking { .. }),
+            "tracking again after the cooldown"
+        );
+    }
+
+    #[test]
+    fn a_face_that_is_not_live_never_reaches_the_backend() {
+        let (state, log) = run(&[
+            (0, GOOD),
+            (100, Event::LivenessChecked { live: false }),
+            (200, GOOD),
+            (300, Event::LivenessChecked { live: false }),
+        ]);
+        assert!(
+            !log.iter()
+                .any(|(_, c)| matches!(c, Command::Authenticate { .. }))
+        );
+        assert!(matches!(state, State::Tracking { good_frames: 2, .. }));
+    }
+
+    #[test]
+    fn a_stale_answer_does_not_open_the_door() {
+        let (state, log) = run(&[
+            (0, GOOD),
+            (100, live()),
+            (20_000, Event::Tick), // attempt 1 times out
+            (23_000, Event::Tick),
+            (23_100, GOOD),
+            (23_200, live()),
+            (
+                23_300,
+                Event::Decided {
+                    attempt: 1,
+                    granted: true,
+                },
+            ), // the late answer to 1
+        ]);
+        assert!(!log.iter().any(|(_, c)| matches!(c, Command::Unlock { .. })));
+        assert_eq!(
+            state,
+            State::Authenticating {
+                attempt: 2,
+                since: 23_200
+            }
+        );
+    }
+
+    #[test]
+    fn a_lost_face_drops_the_track() {
+        let (state, _) = run(&[
+            (0, GOOD),
+            (
+                1_000,
+                Event::Frame {
+                    face: FaceSeen::None,
+                },
+            ),
+            (1_600, Event::Tick),
+        ]);
+        assert_eq!(state, State::Idle);
+        let (state, _) = run(&[
+            (0, GOOD),
+            (
+                1_000,
+                Event::Frame {
+                    face: FaceSeen::Unusable,
+                },
+            ),
+            (2_000, Event::Tick),
+        ]);
+        assert!(
+            matches!(state, State::Tracking { .. }),
+            "an unusable face keeps the track alive"
+        );
+    }
+}

@@ -6,6 +6,8 @@
 pub mod auth;
 /// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.
 pub mod backend;
+/// Frame sources: the FrameSource trait and the replay camera.
+pub mod camera;
 /// Command-line interface, one file per subcommand.
 pub mod cli;
 /// Wall-clock time behind a trait, for tests.
@@ -14,6 +16,8 @@ pub mod clock;
 pub mod config;
 /// The door daemon's pure core: state machine and liveness.
 pub mod daemon;
+/// The lock: the Relay trait, the fail-secure Door, the simulated relay.
+pub mod door;
 /// Local persistence helpers: encryption at rest.
 pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.

@@ -110,7 +110,7 @@ pub fn align(image: &RgbImage, landmarks: &Landmarks) -> RgbImage {
     }
 }
 
-fn bilinear(image: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
+pub(crate) fn bilinear(image: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
     let (w, h) = (image.width() as i64, image.height() as i64);
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);

@@ -1,0 +1,154 @@
+//! A replay camera: a script of photos, each shown for some frames. A `Live` entry adds the
+//! small shifts, tilts and shears of a person standing in front of a camera (deterministic, so
+//! tests repeat); a `Still` entry repeats the photo exactly, like a photo held up or a frozen
+//! feed. The motion is a simulation for tests and the demo; it says nothing about real cameras.
+
+use std::time::Duration;
+
+use image::RgbImage;
+
+use super::{CameraError, Frame, FrameSource};
+use crate::clock::Clock;
+use crate::vision::align::bilinear;
+use std::sync::Arc;
+
+/// How a scripted photo moves from frame to frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Motion {
+    Still,
+    Live,
+}
+
+/// One step of the script: `image` (or no one in view when `None`) for `frames` frames.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    pub image: Option<RgbImage>,
+    pub frames: usize,
+    pub motion: Motion,
+}
+
+/// Plays scenes in order, one frame every `frame_interval`.
+pub struct ReplayCamera {
+    scenes: Vec<Scene>,
+    scene: usize,
+    shown: usize,
+    sequence: u64,
+    frame_interval: Duration,
+    clock: Arc<dyn Clock>,
+    rng: u64,
+}
+
+impl ReplayCamera {
+    pub fn new(scenes: Vec<Scene>, frame_interval: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            scenes,
+            scene: 0,
+            shown: 0,
+            sequence: 0,
+            frame_interval,
+            clock,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    fn random(&mut self) -> f32 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    /// A photo as a person in front of the camera: ±1.5 px shift, ±1° tilt, ±3 % shear.
+    fn jitter(&mut self, image: &RgbImage) -> RgbImage {
+        let (dx, dy) = (self.random() * 1.5, self.random() * 1.5);
+        let angle = self.random().to_radians();
+        let shear = self.random() * 0.03;
+        let (cx, cy) = (image.width() as f32 / 2.0, image.height() as f32 / 2.0);
+        let (sin, cos) = angle.sin_cos();
+        RgbImage::from_fn(image.width(), image.height(), |x, y| {
+            // Inverse map: where in the photo this output pixel comes from.
+            let (u, v) = (x as f32 - cx - dx, y as f32 - cy - dy);
+            let (u, v) = (cos * u + sin * v, -sin * u + cos * v);
+            bilinear(image, u - shear * v + cx, v + cy)
+        })
+    }
+}
+
+impl FrameSource for ReplayCamera {
+    fn next_frame(&mut self) -> Result<Frame, CameraError> {
+        while self
+            .scenes
+            .get(self.scene)
+            .is_some_and(|s| self.shown >= s.frames)
+        {
+            self.scene += 1;
+            self.shown = 0;
+        }
+        let Some(scene) = self.scenes.get(self.scene).cloned() else {
+            return Err(CameraError::Ended);
+        };
+        self.shown += 1;
+        self.sequence += 1;
+        if !self.frame_interval.is_zero() {
+            std::thread::sleep(self.frame_interval);
+        }
+        let image = match (&scene.image, scene.motion) {
+            (None, _) => RgbImage::from_pixel(320, 240, image::Rgb([40, 40, 40])),
+            (Some(photo), Motion::Still) => photo.clone(),
+            (Some(photo), Motion::Live) => self.jitter(photo),
+        };
+        Ok(Frame {
+            image,
+            captured_at_ms: self.clock.now_ms(),
+            sequence: self.sequence,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn photo() -> RgbImage {
+        RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+        })
+    }
+
+    fn camera(motion: Motion, frames: usize) -> ReplayCamera {
+        let scenes = vec![
+            Scene {
+                image: Some(photo()),
+                frames,
+                motion,
+            },
+            Scene {
+                image: None,
+                frames: 1,
+                motion: Motion::Still,
+            },
+        ];
+        ReplayCamera::new(scenes, Duration::ZERO, Arc::new(ManualClock::at(0)))
+    }
+
+    #[test]
+    fn still_scenes_repeat_the_photo_exactly_and_the_script_ends() {
+        let mut cam = camera(Motion::Still, 3);
+        for _ in 0..3 {
+            assert_eq!(cam.next_frame().unwrap().image, photo());
+        }
+        assert_ne!(cam.next_frame().unwrap().image, photo(), "the empty scene");
+        assert_eq!(cam.next_frame().unwrap_err(), CameraError::Ended);
+    }
+
+    #[test]
+    fn live_scenes_move_between_frames() {
+        let mut cam = camera(Motion::Live, 3);
+        let a = cam.next_frame().unwrap();
+        let b = cam.next_frame().unwrap();
+        assert_ne!(a.image, b.image);
+        assert_eq!(a.image.dimensions(), photo().dimensions());
+        assert_eq!((a.sequence, b.sequence), (1, 2));
+    }
+}

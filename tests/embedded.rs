@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use facegate::auth::DoorPolicy;
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::triggers::{self, params};
-use facegate::backend::{AuthStep, BackendError, IdentityProvider, ObjectStore};
+use facegate::backend::{AuthStep, BackendError, FaceIndex, IdentityProvider, ObjectStore};
 use facegate::clock::{Clock, ManualClock};
 use facegate::vision::RuntimeKind;
 
@@ -406,6 +406,32 @@ async fn unknown_users_get_the_same_challenge_shape_and_never_tokens() {
         matches!(outcome, Ok(AuthStep::Challenge { .. })),
         "{outcome:?}"
     );
+}
+
+#[tokio::test]
+async fn the_face_index_compares_one_to_one() {
+    let Some(w) = world().await else { return };
+    let same = w
+        .backend
+        .faces
+        .compare(&photo(&w, 0, 1), &photo(&w, 0, 2))
+        .await
+        .unwrap();
+    let different = w
+        .backend
+        .faces
+        .compare(&photo(&w, 0, 1), &photo(&w, 1, 1))
+        .await
+        .unwrap();
+    assert!(
+        same >= 0.363 && different < 0.363,
+        "same {same}, different {different}"
+    );
+    let brick = std::fs::read(w.faces.join("nonface/skimage_brick.png")).unwrap();
+    assert!(matches!(
+        w.backend.faces.compare(&photo(&w, 0, 1), &brick).await,
+        Err(BackendError::Rejected(_))
+    ));
 }
 
 #[tokio::test]

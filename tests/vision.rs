@@ -107,6 +107,39 @@ fn two_faces_side_by_side_are_both_found_largest_first() {
 }
 
 #[test]
+fn a_face_filling_a_large_frame_is_found_and_mapped_back_to_its_pixels() {
+    let (Some(faces), Some(mut engine)) = (common::faces_dir(), common::engine(RuntimeKind::Ort))
+    else {
+        return;
+    };
+    let person = &common::people(&faces, 1)[0];
+    let small = engine
+        .load_image(&common::photo(&faces, person, 1))
+        .unwrap();
+    let reference = engine.detect(&small).unwrap()[0].clone();
+    // 250 px -> 1600 px: the face becomes ~600 px, beyond what YuNet finds at full size.
+    let scale = 1600.0 / small.width() as f32;
+    let large = image::imageops::resize(&small, 1600, 1600, image::imageops::FilterType::Triangle);
+    let found = engine.detect(&large).unwrap();
+    assert!(!found.is_empty(), "no face in the large frame");
+    let b = &found[0].bbox;
+    let expected_x = reference.bbox.x * scale;
+    assert!(
+        (b.x - expected_x).abs() < 0.1 * reference.bbox.width * scale,
+        "x {} vs {expected_x}",
+        b.x
+    );
+    assert!(
+        (b.width / (reference.bbox.width * scale) - 1.0).abs() < 0.1,
+        "width {}",
+        b.width
+    );
+    let e_small = engine.describe(&small, &reference).unwrap().embedding;
+    let e_large = engine.describe(&large, &found[0]).unwrap().embedding;
+    assert!(e_small.cosine(&e_large) > 0.8);
+}
+
+#[test]
 fn onnx_runtime_and_tract_agree_on_real_faces() {
     let Some(faces) = common::faces_dir() else {
         return;

@@ -47,6 +47,8 @@ pub trait FaceIndex: Send + Sync {
         image: &[u8],
         max_faces: usize,
     ) -> Result<Vec<FaceMatch>, BackendError>;
+    /// Similarity of the largest faces of two images (Rekognition's CompareFaces).
+    async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError>;
     async fn delete_faces(&self, face_ids: &[String]) -> Result<(), BackendError>;
 }
 

@@ -180,6 +180,12 @@ impl FaceIndex for LocalFaceIndex {
         Ok(self.search_embedding(&embedding, max_faces))
     }
 
+    async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {
+        let a = self.probe_embedding(source).await?;
+        let b = self.probe_embedding(target).await?;
+        Ok(a.cosine(&b))
+    }
+
     async fn delete_faces(&self, face_ids: &[String]) -> Result<(), BackendError> {
         let mut gallery = self.gallery.lock().map_err(internal)?;
         for id in face_ids {

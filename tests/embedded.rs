@@ -103,6 +103,15 @@ async fn world() -> Option<World> {
     Some(w)
 }
 
+/// Puts photo `n` of `person` into the sign-in store under `key`, as a device would.
+async fn upload(w: &World, key: &str, person: usize, n: usize) {
+    w.backend
+        .signin
+        .put(key, photo(w, person, n), "image/jpeg")
+        .await
+        .unwrap();
+}
+
 async fn challenge(w: &World, user: &str) -> (String, String) {
     match w.backend.pool.initiate_custom_auth(user).await.unwrap() {
         AuthStep::Challenge {
@@ -187,11 +196,7 @@ async fn answers_that_are_not_the_issued_key_are_refused() {
     // Another session's key, with the right face uploaded under it.
     let (session_a, key_a) = challenge(&w, &user).await;
     let (session_b, _) = challenge(&w, &user).await;
-    w.backend
-        .signin
-        .put(&key_a, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key_a, 0, 2).await;
     assert!(matches!(
         pool.respond_to_challenge(&user, &session_b, &key_a).await,
         Ok(AuthStep::Challenge { .. })
@@ -203,11 +208,7 @@ async fn answers_that_are_not_the_issued_key_are_refused() {
     ));
     // Re-use of A's key in a new session, re-uploaded.
     let (session_c, _) = challenge(&w, &user).await;
-    w.backend
-        .signin
-        .put(&key_a, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key_a, 0, 2).await;
     assert!(matches!(
         pool.respond_to_challenge(&user, &session_c, &key_a).await,
         Ok(AuthStep::Challenge { .. })
@@ -220,11 +221,7 @@ async fn a_frame_is_used_once_and_a_session_is_single_use() {
     let user = email(&w, 0);
     let pool = &w.backend.pool;
     let (session, key) = challenge(&w, &user).await;
-    w.backend
-        .signin
-        .put(&key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 0, 2).await;
     assert!(matches!(
         pool.respond_to_challenge(&user, &session, &key).await,
         Ok(AuthStep::Tokens(_))
@@ -235,20 +232,12 @@ async fn a_frame_is_used_once_and_a_session_is_single_use() {
         "the frame is deleted after use"
     );
     // Replaying the session, even with the frame put back.
-    w.backend
-        .signin
-        .put(&key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 0, 2).await;
     let replay = pool.respond_to_challenge(&user, &session, &key).await;
     assert!(matches!(replay, Err(BackendError::Denied(_))), "{replay:?}");
     // A session issued to one user answered as another.
     let (session, key) = challenge(&w, &user).await;
-    w.backend
-        .signin
-        .put(&key, photo(&w, 1, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 1, 2).await;
     let swapped = pool
         .respond_to_challenge(&email(&w, 1), &session, &key)
         .await;
@@ -275,11 +264,7 @@ async fn oversized_and_late_and_early_frames_are_refused() {
     // Expired: answered after the 3-minute session.
     let (session, key) = challenge(&w, &user).await;
     w.clock.advance_ms(3 * 60 * 1000 + 1);
-    w.backend
-        .signin
-        .put(&key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 0, 2).await;
     let late = pool.respond_to_challenge(&user, &session, &key).await;
     assert!(
         matches!(late, Err(BackendError::Denied(ref m)) if m.contains("expired")),
@@ -287,11 +272,7 @@ async fn oversized_and_late_and_early_frames_are_refused() {
     );
     // Uploaded before the challenge was issued (Verify, directly: keys are unguessable).
     let key = "signin/planted.jpg";
-    w.backend
-        .signin
-        .put(key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, key, 0, 2).await;
     w.clock.advance_ms(1000);
     let mut event =
         aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge::default();
@@ -310,11 +291,7 @@ async fn oversized_and_late_and_early_frames_are_refused() {
         "a frame planted before the challenge passed"
     );
     // The same event with the frame uploaded after the challenge passes: the check is the timing.
-    w.backend
-        .signin
-        .put(key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, key, 0, 2).await;
     event
         .request
         .private_challenge_parameters
@@ -334,11 +311,7 @@ async fn three_wrong_answers_end_the_session() {
     let pool = &w.backend.pool;
     let (mut session, mut key) = challenge(&w, &user).await;
     for attempt in 1..=3 {
-        w.backend
-            .signin
-            .put(&key, photo(&w, 4, 1), "image/jpeg")
-            .await
-            .unwrap();
+        upload(&w, &key, 4, 1).await;
         match pool.respond_to_challenge(&user, &session, &key).await {
             Ok(AuthStep::Challenge {
                 session: s,
@@ -357,11 +330,7 @@ async fn three_wrong_answers_end_the_session() {
         }
     }
     // A fourth answer on the last session, with the right face: refused.
-    w.backend
-        .signin
-        .put(&key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 0, 2).await;
     assert!(matches!(
         pool.respond_to_challenge(&user, &session, &key).await,
         Err(BackendError::Denied(_))
@@ -394,11 +363,7 @@ async fn unknown_users_get_the_same_challenge_shape_and_never_tokens() {
         unreachable!()
     };
     let key = &parameters[params::UPLOAD_KEY];
-    w.backend
-        .signin
-        .put(key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, key, 0, 2).await;
     let outcome = pool
         .respond_to_challenge("nobody@example.com", &session, key)
         .await;
@@ -474,11 +439,7 @@ async fn refresh_works_while_enabled_and_stops_when_disabled() {
     let Some(w) = world().await else { return };
     let user = email(&w, 0);
     let (session, key) = challenge(&w, &user).await;
-    w.backend
-        .signin
-        .put(&key, photo(&w, 0, 2), "image/jpeg")
-        .await
-        .unwrap();
+    upload(&w, &key, 0, 2).await;
     let Ok(AuthStep::Tokens(tokens)) = w
         .backend
         .pool

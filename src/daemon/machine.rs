@@ -376,27 +376,9 @@ mod tests {
 
     #[test]
     fn a_lost_face_drops_the_track() {
-        let (state, _) = run(&[
-            (0, GOOD),
-            (
-                1_000,
-                Event::Frame {
-                    face: FaceSeen::None,
-                },
-            ),
-            (1_600, Event::Tick),
-        ]);
+        let (state, _) = run(&[(0, GOOD), (1_000, NO_FACE), (1_600, Event::Tick)]);
         assert_eq!(state, State::Idle);
-        let (state, _) = run(&[
-            (0, GOOD),
-            (
-                1_000,
-                Event::Frame {
-                    face: FaceSeen::Unusable,
-                },
-            ),
-            (2_000, Event::Tick),
-        ]);
+        let (state, _) = run(&[(0, GOOD), (1_000, UNUSABLE), (2_000, Event::Tick)]);
         assert!(
             matches!(state, State::Tracking { .. }),
             "an unusable face keeps the track alive"

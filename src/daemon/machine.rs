@@ -243,6 +243,12 @@ mod tests {
     const GOOD: Event = Event::Frame {
         face: FaceSeen::Good,
     };
+    const NO_FACE: Event = Event::Frame {
+        face: FaceSeen::None,
+    };
+    const UNUSABLE: Event = Event::Frame {
+        face: FaceSeen::Unusable,
+    };
 
     /// Runs `(at, event)` steps from Idle and returns the final state and every command.
     fn run(events: &[(Millis, Event)]) -> (State, Vec<(Millis, Command)>) {

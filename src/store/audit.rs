@@ -1,0 +1,244 @@
+//! The audit trail: every attempt is written to a sled outbox (and flushed) before the relay
+//! moves, then shipped to a sink and acknowledged. A crash or `kill -9` between the two loses
+//! nothing: unacknowledged events are shipped again at the next start (the sink may see an
+//! event twice, never zero times; each carries its sequence number to deduplicate).
+//!
+//! The outbox is bounded: when full, the oldest events are dropped and counted, and the count
+//! is shipped with the next event so the gap is visible.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+/// Why the audit trail failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit outbox: {0}")]
+    Store(#[from] sled::Error),
+    #[error("audit sink {path}: {error}")]
+    Sink {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("audit outbox: a record is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// One attempt at the door.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub time_ms: Millis,
+    pub door: String,
+    pub user: Option<String>,
+    pub granted: bool,
+    pub reason: String,
+    pub similarity: Option<f32>,
+    pub backend: String,
+    pub online: bool,
+    pub latency_ms: u64,
+    /// Events dropped from a full outbox just before this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_before: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An event with its sequence number, as shipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequenced {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// The durable outbox.
+pub struct AuditOutbox {
+    tree: sled::Tree,
+    meta: sled::Tree,
+    capacity: usize,
+}
+
+impl AuditOutbox {
+    pub fn open(db: &sled::Db, capacity: usize) -> Result<Self, AuditError> {
+        Ok(Self {
+            tree: db.open_tree("audit/outbox")?,
+            meta: db.open_tree("audit/meta")?,
+            capacity: capacity.max(1),
+        })
+    }
+
+    /// Appends `event`; durable on disk when this returns.
+    pub fn append(&self, mut event: AuditEvent) -> Result<u64, AuditError> {
+        let mut dropped = 0;
+        while self.tree.len() >= self.capacity {
+            if self.tree.pop_min()?.is_none() {
+                break;
+            }
+            dropped += 1;
+        }
+        event.dropped_before = dropped;
+        let seq = self.next_seq()?;
+        let bytes = serde_json::to_vec(&event).map_err(|e| AuditError::Corrupt(e.to_string()))?;
+        self.tree.insert(seq.to_be_bytes(), bytes)?;
+        self.tree.flush()?;
+        self.meta.flush()?;
+        Ok(seq)
+    }
+
+    /// Up to `limit` unshipped events, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<Sequenced>, AuditError> {
+        self.tree
+            .iter()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let seq = u64::from_be_bytes(
+                    key.as_ref()
+                        .try_into()
+                        .map_err(|_| AuditError::Corrupt("key".into()))?,
+                );
+                let event = serde_json::from_slice(&value)
+                    .map_err(|e| AuditError::Corrupt(e.to_string()))?;
+                Ok(Sequenced { seq, event })
+            })
+            .collect()
+    }
+
+    /// Forgets every event up to and including `seq` (they reached the sink).
+    pub fn acknowledge(&self, seq: u64) -> Result<(), AuditError> {
+        for key in self.tree.range(..=seq.to_be_bytes()).keys() {
+            self.tree.remove(key?)?;
+        }
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// One more than any sequence number ever handed out, kept in `meta` so numbers are
+    /// never reused after the outbox empties.
+    fn next_seq(&self) -> Result<u64, AuditError> {
+        let be = |v: &[u8]| v.try_into().ok().map(u64::from_be_bytes);
+        let last = self.tree.last()?.and_then(|(k, _)| be(&k));
+        let stored = self.meta.get(b"seq")?.and_then(|v| be(&v));
+        let seq = last.unwrap_or(0).max(stored.unwrap_or(0)) + 1;
+        self.meta.insert(b"seq", &seq.to_be_bytes())?;
+        Ok(seq)
+    }
+
+    /// Ships every pending event to `sink` and acknowledges them; returns how many.
+    pub fn ship(&self, sink: &mut JsonLinesSink) -> Result<usize, AuditError> {
+        let pending = self.pending(usize::MAX)?;
+        let Some(last) = pending.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        sink.write(&pending)?;
+        self.acknowledge(last)?;
+        Ok(pending.len())
+    }
+}
+
+/// The embedded backend's sink: an append-only JSON-lines file, synced after each batch.
+pub struct JsonLinesSink {
+    path: PathBuf,
+}
+
+impl JsonLinesSink {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn write(&mut self, events: &[Sequenced]) -> Result<(), AuditError> {
+        let sink = |error| AuditError::Sink {
+            path: self.path.clone(),
+            error,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(sink)?;
+        let mut text = Vec::new();
+        for event in events {
+            serde_json::to_writer(&mut text, event)
+                .map_err(|e| AuditError::Corrupt(e.to_string()))?;
+            text.push(b'\n');
+        }
+        file.write_all(&text).map_err(sink)?;
+        file.sync_data().map_err(sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(i: u64) -> AuditEvent {
+        AuditEvent {
+            time_ms: i,
+            door: "front".into(),
+            user: Some(format!("user{i}@example.com")),
+            granted: i % 2 == 0,
+            reason: "test".into(),
+            similarity: Some(0.5),
+            backend: "embedded".into(),
+            online: true,
+            latency_ms: 10,
+            dropped_before: 0,
+        }
+    }
+
+    #[test]
+    fn events_survive_reopening_and_ship_once_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("db")).unwrap();
+            let outbox = AuditOutbox::open(&db, 100).unwrap();
+            for i in 0..5 {
+                outbox.append(event(i)).unwrap();
+            }
+        }
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let outbox = AuditOutbox::open(&db, 100).unwrap();
+        assert_eq!(outbox.len(), 5);
+        let mut sink = JsonLinesSink::new(dir.path().join("audit.jsonl"));
+        assert_eq!(outbox.ship(&mut sink).unwrap(), 5);
+        assert!(outbox.is_empty());
+        let lines = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let seqs: Vec<u64> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<Sequenced>(l).unwrap().seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+        // Sequence numbers keep growing after the outbox empties.
+        assert_eq!(outbox.append(event(9)).unwrap(), 6);
+    }
+
+    #[test]
+    fn a_full_outbox_drops_the_oldest_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let outbox = AuditOutbox::open(&db, 3).unwrap();
+        for i in 0..5 {
+            outbox.append(event(i)).unwrap();
+        }
+        let pending = outbox.pending(10).unwrap();
+        assert_eq!(
+            pending.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert_eq!(pending[1].event.dropped_before, 1);
+        assert_eq!(pending[2].event.dropped_before, 1);
+    }
+}

@@ -189,7 +189,7 @@ mod tests {
             time_ms: i,
             door: "front".into(),
             user: Some(format!("user{i}@example.com")),
-            granted: i % 2 == 0,
+            granted: i.is_multiple_of(2),
             reason: "test".into(),
             similarity: Some(0.5),
             backend: "embedded".into(),

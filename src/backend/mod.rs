@@ -2,6 +2,7 @@
 //! logic written once over them, and the adapters (the embedded, on-device one here; AWS later).
 
 pub mod embedded;
+pub mod fault;
 pub mod ports;
 pub mod triggers;
 

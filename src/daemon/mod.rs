@@ -1,5 +1,7 @@
-//! The door daemon's pure core: the state machine and passive liveness. The runtime around it
-//! (camera, relay, offline grace, audit, systemd) is the next step of the daemon issue.
+//! The door daemon: the pure state machine, passive liveness, and the runtime that drives them
+//! with the face engine, the device flow, offline grace, the audit outbox and the door. The
+//! `facegate run` service loop, hardware adapters and systemd integration are not built yet.
 
 pub mod liveness;
 pub mod machine;
+pub mod runtime;

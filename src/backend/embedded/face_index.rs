@@ -50,6 +50,11 @@ impl LocalFaceIndex {
         })
     }
 
+    /// The face engine this index runs (shared with the daemon's frame analysis).
+    pub fn engine(&self) -> Arc<Mutex<FaceEngine>> {
+        self.engine.clone()
+    }
+
     pub fn len(&self) -> usize {
         self.gallery.lock().map(|g| g.len()).unwrap_or(0)
     }

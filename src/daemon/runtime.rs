@@ -1,0 +1,361 @@
+//! The daemon around the pure state machine: analyses frames, keeps the track, runs liveness,
+//! drives the device flow (or offline grace when the backend is unreachable), writes the audit
+//! event before the relay moves, and drives the door.
+//!
+//! One attempt at a time: authentication is awaited inside frame handling, and the camera
+//! thread keeps only the newest frame, so frames that arrive meanwhile are simply not seen.
+
+use std::sync::{Arc, Mutex};
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use super::liveness::{self, LivenessConfig};
+use super::machine::{self, Command, Event, FaceSeen, MachineConfig, State};
+use crate::auth::{DeviceFlow, DoorPolicy};
+use crate::backend::BackendError;
+use crate::camera::Frame;
+use crate::clock::{Clock, Millis};
+use crate::door::{Door, LockState, RelayError};
+use crate::store::audit::{AuditError, AuditEvent, AuditOutbox};
+use crate::store::grants::{Grant, GrantError, GrantStore, OfflineDecision};
+use crate::vision::detect::Landmarks;
+use crate::vision::{Embedding, Face, FaceEngine, VisionError, image_io, quality};
+
+/// Offline grace settings (config section `[offline]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OfflineConfig {
+    /// How long after a user's last online success they may still be admitted offline.
+    pub grace_secs: u64,
+    /// The stricter cosine threshold used offline.
+    pub match_threshold: f32,
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        Self {
+            grace_secs: 24 * 3600,
+            match_threshold: 0.5,
+        }
+    }
+}
+
+/// Why the daemon stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Grants(#[from] GrantError),
+}
+
+/// What happened at the door, for logs and the demo's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub at_ms: Millis,
+    pub user: Option<String>,
+    pub granted: bool,
+    pub online: bool,
+    pub reason: String,
+    pub similarity: Option<f32>,
+    /// From the frame that completed the live track to the relay command.
+    pub face_to_relay_ms: u64,
+    pub relay: LockState,
+}
+
+/// The frames of the face being followed.
+#[derive(Default)]
+struct Track {
+    landmarks: Vec<(Landmarks, f32)>,
+    /// The best frame so far: image, face, and its rank (score × face size).
+    best: Option<(RgbImage, Face, f32)>,
+}
+
+/// Everything the daemon drives.
+pub struct Daemon {
+    pub engine: Arc<Mutex<FaceEngine>>,
+    pub flow: DeviceFlow,
+    pub grants: GrantStore,
+    pub audit: AuditOutbox,
+    pub door: Door,
+    pub clock: Arc<dyn Clock>,
+    pub door_name: String,
+    pub policy: DoorPolicy,
+    pub machine: MachineConfig,
+    pub liveness: LivenessConfig,
+    pub offline: OfflineConfig,
+    state: State,
+    attempts: u64,
+    track: Track,
+}
+
+impl Daemon {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Arc<Mutex<FaceEngine>>,
+        flow: DeviceFlow,
+        grants: GrantStore,
+        audit: AuditOutbox,
+        door: Door,
+        clock: Arc<dyn Clock>,
+        door_name: String,
+        policy: DoorPolicy,
+    ) -> Self {
+        Self {
+            engine,
+            flow,
+            grants,
+            audit,
+            door,
+            clock,
+            door_name,
+            policy,
+            machine: MachineConfig::default(),
+            liveness: LivenessConfig::default(),
+            offline: OfflineConfig::default(),
+            state: State::Idle,
+            attempts: 0,
+            track: Track::default(),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Analyses one frame and lets the machine react; returns a finished attempt, if any.
+    pub async fn on_frame(&mut self, frame: Frame) -> Result<Option<Attempt>, DaemonError> {
+        let seen = self.analyse(frame)?;
+        self.handle(Event::Frame { face: seen }).await
+    }
+
+    /// Lets timers fire.
+    pub async fn on_tick(&mut self) -> Result<Option<Attempt>, DaemonError> {
+        self.handle(Event::Tick).await
+    }
+
+    fn analyse(&mut self, frame: Frame) -> Result<FaceSeen, DaemonError> {
+        if !matches!(self.state, State::Idle | State::Tracking { .. }) {
+            return Ok(FaceSeen::None); // the door is busy: no inference spent
+        }
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let faces = engine.detect(&frame.image)?;
+        let Some(face) = faces.into_iter().next() else {
+            return Ok(FaceSeen::None);
+        };
+        let aligned = engine.align(&frame.image, &face);
+        let verdict = quality::assess(&face, &aligned, &engine.config().quality);
+        if !verdict.passed {
+            return Ok(FaceSeen::Unusable);
+        }
+        let (yaw, _) = quality::pose(&face);
+        self.track.landmarks.push((face.landmarks, yaw));
+        let rank = face.score * face.bbox.width.min(face.bbox.height);
+        if self
+            .track
+            .best
+            .as_ref()
+            .is_none_or(|(_, _, best)| rank > *best)
+        {
+            self.track.best = Some((frame.image, face, rank));
+        }
+        Ok(FaceSeen::Good)
+    }
+
+    async fn handle(&mut self, first: Event) -> Result<Option<Attempt>, DaemonError> {
+        let mut queue = vec![first];
+        let mut finished = None;
+        let mut live_since = self.clock.now_ms();
+        while let Some(event) = queue.pop() {
+            let now = self.clock.now_ms();
+            let (next, commands) =
+                machine::step(&self.state, &event, now, &mut self.attempts, &self.machine);
+            self.state = next;
+            for command in commands {
+                match command {
+                    Command::CheckLiveness
+                        if self.track.landmarks.len() >= self.liveness.min_frames =>
+                    {
+                        let window = &self.track.landmarks
+                            [self.track.landmarks.len() - self.liveness.min_frames..];
+                        let verdict = liveness::assess(window, &self.liveness);
+                        live_since = now;
+                        queue.push(Event::LivenessChecked { live: verdict.live });
+                    }
+                    Command::CheckLiveness => {}
+                    Command::ResetTrack => self.track = Track::default(),
+                    Command::Authenticate { attempt } => {
+                        let (granted, record) = self.authenticate(live_since).await?;
+                        finished = Some(record);
+                        queue.push(Event::Decided { attempt, granted });
+                    }
+                    // FAIL-SECURE: an unlock is bounded by the machine's Granted timer.
+                    Command::Unlock { .. } => self.door.unlock()?,
+                    Command::Lock => self.door.lock()?,
+                    Command::Indicate { granted } => tracing::info!(granted, "indicator"),
+                }
+            }
+        }
+        if let Some(attempt) = finished.as_mut() {
+            attempt.relay = self.door.state();
+        }
+        Ok(finished)
+    }
+
+    /// One attempt with the best frame of the track: online when the backend answers, by
+    /// offline grace when it cannot be reached. The audit event is durable before returning,
+    /// so before the relay moves.
+    async fn authenticate(&mut self, live_since: Millis) -> Result<(bool, Attempt), DaemonError> {
+        let Some((image, face, _)) = self.track.best.clone() else {
+            return Ok((
+                false,
+                self.record(
+                    live_since,
+                    None,
+                    false,
+                    true,
+                    "no frame to send".into(),
+                    None,
+                )?,
+            ));
+        };
+        let embedding = {
+            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.describe(&image, &face)?.embedding
+        };
+        let jpeg = image_io::encode_jpeg(&image, 90);
+        let online = self
+            .flow
+            .authenticate(jpeg, None, &self.door_name, &self.policy)
+            .await;
+        let attempt = match online {
+            Ok(decision) => {
+                if decision.granted {
+                    self.renew_grant(&decision, &embedding)?;
+                } else if let Some(user) = &decision.user {
+                    // Revocation is honoured as soon as the backend says no.
+                    self.grants.revoke(user)?;
+                }
+                self.record(
+                    live_since,
+                    decision.user,
+                    decision.granted,
+                    true,
+                    decision.reason,
+                    decision.similarity,
+                )?
+            }
+            Err(BackendError::Unavailable(why) | BackendError::Throttled(why)) => {
+                tracing::warn!(%why, "backend unreachable: deciding offline");
+                self.decide_offline(live_since, &embedding)?
+            }
+            Err(other) => self.record(live_since, None, false, true, other.to_string(), None)?,
+        };
+        Ok((attempt.granted, attempt))
+    }
+
+    fn renew_grant(
+        &self,
+        decision: &crate::auth::Decision,
+        embedding: &Embedding,
+    ) -> Result<(), DaemonError> {
+        let (Some(user), Some(claims)) = (&decision.user, &decision.claims) else {
+            return Ok(());
+        };
+        self.grants.record(&Grant {
+            username: user.clone(),
+            groups: claims.groups(),
+            online_at_ms: self.clock.now_ms(),
+            embedding: embedding.to_bytes(),
+        })?;
+        Ok(())
+    }
+
+    fn decide_offline(
+        &self,
+        live_since: Millis,
+        embedding: &Embedding,
+    ) -> Result<Attempt, DaemonError> {
+        let decision = self.grants.decide(
+            embedding,
+            self.offline.match_threshold,
+            self.offline.grace_secs * 1000,
+            self.clock.now_ms(),
+        )?;
+        Ok(match decision {
+            OfflineDecision::Admit {
+                username,
+                groups,
+                similarity,
+            } => {
+                match self
+                    .policy
+                    .allowed_groups
+                    .iter()
+                    .find(|g| groups.contains(g))
+                {
+                    Some(group) => self.record(
+                        live_since,
+                        Some(username),
+                        true,
+                        false,
+                        format!("offline grace; member of {group}"),
+                        Some(similarity),
+                    )?,
+                    None => self.record(
+                        live_since,
+                        Some(username),
+                        false,
+                        false,
+                        "offline, and not in a group this door admits".into(),
+                        Some(similarity),
+                    )?,
+                }
+            }
+            OfflineDecision::Deny { reason, similarity } => {
+                self.record(live_since, None, false, false, reason, similarity)?
+            }
+        })
+    }
+
+    /// Appends the audit event (durably) and returns the attempt.
+    fn record(
+        &self,
+        live_since: Millis,
+        user: Option<String>,
+        granted: bool,
+        online: bool,
+        reason: String,
+        similarity: Option<f32>,
+    ) -> Result<Attempt, DaemonError> {
+        let now = self.clock.now_ms();
+        let latency = now.saturating_sub(live_since);
+        self.audit.append(AuditEvent {
+            time_ms: now,
+            door: self.door_name.clone(),
+            user: user.clone(),
+            granted,
+            reason: reason.clone(),
+            similarity,
+            backend: "embedded".into(),
+            online,
+            latency_ms: latency,
+            dropped_before: 0,
+        })?;
+        Ok(Attempt {
+            at_ms: now,
+            user,
+            granted,
+            online,
+            reason,
+            similarity,
+            face_to_relay_ms: latency,
+            relay: self.door.state(),
+        })
+    }
+}

@@ -1,7 +1,7 @@
 # The two commands of the README, and the pieces they are made of.
 .PHONY: demo test setup models check build-release
 
-# Run the demo (installs what it needs first).
+# Run the demo: a scripted morning at the door (installs what it needs first).
 demo: setup build-release
 	scripts/demo.sh
 

@@ -46,3 +46,20 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The system clock plus an offset that only grows: real latencies, but a demo can jump ahead
+/// (past an unlock period or a grace window) without waiting.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock(Arc<AtomicU64>);
+
+impl OffsetClock {
+    pub fn jump_ms(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> Millis {
+        SystemClock.now_ms() + self.0.load(Ordering::SeqCst)
+    }
+}

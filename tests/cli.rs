@@ -277,3 +277,25 @@ fn enroll_then_auth_exit_codes_and_users_commands() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(auth(&p(&people[0], 2)).status.code(), Some(1));
 }
+
+#[test]
+fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
+    let (Some(faces), Some(_)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let out = facegate(&["demo", "--faces", faces.join("dev").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |scene: &str| {
+        text.lines()
+            .find(|l| l.contains(scene))
+            .unwrap_or_else(|| panic!("no row for {scene:?} in:\n{text}"))
+            .to_string()
+    };
+    assert!(row("ana walks up").contains("GRANTED "), "{text}");
+    assert!(row("a stranger walks up").contains("DENIED"), "{text}");
+    assert!(row("a still photo").contains("none"), "{text}");
+    assert!(row("network down").contains("GRANTED*"), "{text}");
+    assert!(row("1 h later").contains("DENIED*"), "{text}");
+    assert!(text.contains("relay locked"), "{text}");
+}

@@ -8,16 +8,13 @@ use std::time::Duration;
 
 use facegate::auth::DoorPolicy;
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
-use facegate::backend::fault::{FlakyFaces, FlakyIdentity, Outage};
+use facegate::backend::fault::Outage;
 use facegate::camera::FrameSource;
 use facegate::camera::replay::{Motion, ReplayCamera, Scene};
 use facegate::clock::ManualClock;
-use facegate::daemon::runtime::{Attempt, Daemon};
+use facegate::daemon::runtime::{self, Attempt, Daemon};
+use facegate::door::LockState;
 use facegate::door::simulated::SimulatedRelay;
-use facegate::door::{Door, LockState};
-use facegate::store::Sealer;
-use facegate::store::audit::AuditOutbox;
-use facegate::store::grants::GrantStore;
 use facegate::vision::RuntimeKind;
 
 /// Plays `scenes` at 10 frames a second of manual time; returns the finished attempts.
@@ -82,31 +79,20 @@ async fn a_morning_at_the_door() {
     let stranger = people.iter().rev().find(|p| **p != ana).unwrap().clone();
 
     let outage = Outage::default();
-    let mut flow = backend.device_flow();
-    flow.idp = Arc::new(FlakyIdentity {
-        inner: backend.pool.clone(),
-        outage: outage.clone(),
-    });
-    flow.faces = Arc::new(FlakyFaces {
-        inner: Arc::new(backend.faces.clone()),
-        outage: outage.clone(),
-    });
-    let db = sled::open(dir.path().join("daemon.sled")).unwrap();
-    let sealer = Arc::new(Sealer::open_or_create(dir.path()).unwrap());
     let relay = SimulatedRelay::new(None);
     let transitions = relay.transitions();
-    let mut daemon = Daemon::new(
-        engine,
-        flow,
-        GrantStore::open(&db, sealer).unwrap(),
-        AuditOutbox::open(&db, 1000).unwrap(),
-        Door::new(Box::new(relay)).unwrap(),
+    let mut daemon = runtime::on_embedded_backend(
+        &backend,
+        dir.path(),
+        Box::new(relay),
         Arc::new(clock.clone()),
-        "front".into(),
+        "front",
         DoorPolicy {
             allowed_groups: vec!["staff".into()],
         },
-    );
+        outage.clone(),
+    )
+    .unwrap();
     daemon.offline.grace_secs = 600;
     let live = |image| Scene {
         image: Some(image),

@@ -5,6 +5,7 @@ mod auth;
 mod bench;
 mod check_config;
 mod compare;
+mod demo;
 mod detect;
 mod enroll;
 mod eval_faces;
@@ -81,6 +82,8 @@ pub enum Command {
     Users(users::UsersCommand),
     /// Run the whole sign-in flow on a photo: exit 0 granted, 1 denied, 2 error
     Auth(auth::AuthArgs),
+    /// A scripted morning at the door: replay camera, simulated relay, embedded backend
+    Demo(demo::DemoArgs),
     /// Check the configuration file and list every problem
     CheckConfig,
 }
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Enroll(args) => enroll::run(&cli.global, args),
         Command::Users(command) => users::run(&cli.global, command),
         Command::Auth(args) => auth::run(&cli.global, args),
+        Command::Demo(args) => demo::run(&cli.global, args),
         Command::CheckConfig => check_config::run(&cli.global),
     };
     match outcome {

@@ -94,6 +94,42 @@ pub struct Daemon {
     track: Track,
 }
 
+/// A daemon on the embedded backend with its stores in `<data_dir>/daemon.sled`, behind an
+/// outage switch (for the demo and tests), at `door_name`.
+pub fn on_embedded_backend(
+    backend: &crate::backend::embedded::EmbeddedBackend,
+    data_dir: &std::path::Path,
+    relay: Box<dyn crate::door::Relay>,
+    clock: Arc<dyn Clock>,
+    door_name: &str,
+    policy: DoorPolicy,
+    outage: crate::backend::fault::Outage,
+) -> Result<Daemon, DaemonError> {
+    use crate::backend::fault::{FlakyFaces, FlakyIdentity};
+    let mut flow = backend.device_flow();
+    flow.idp = Arc::new(FlakyIdentity {
+        inner: backend.pool.clone(),
+        outage: outage.clone(),
+    });
+    flow.faces = Arc::new(FlakyFaces {
+        inner: Arc::new(backend.faces.clone()),
+        outage,
+    });
+    let db = sled::open(data_dir.join("daemon.sled")).map_err(GrantError::from)?;
+    let sealer =
+        Arc::new(crate::store::Sealer::open_or_create(data_dir).map_err(GrantError::from)?);
+    Ok(Daemon::new(
+        backend.faces.engine(),
+        flow,
+        GrantStore::open(&db, sealer)?,
+        AuditOutbox::open(&db, 10_000)?,
+        Door::new(relay)?,
+        clock,
+        door_name.to_string(),
+        policy,
+    ))
+}
+
 impl Daemon {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -251,7 +287,7 @@ impl Daemon {
                 )?
             }
             Err(BackendError::Unavailable(why) | BackendError::Throttled(why)) => {
-                tracing::warn!(%why, "backend unreachable: deciding offline");
+                tracing::info!(%why, "backend unreachable: deciding offline");
                 self.decide_offline(live_since, &embedding)?
             }
             Err(other) => self.record(live_since, None, false, true, other.to_string(), None)?,
@@ -317,9 +353,11 @@ impl Daemon {
                     )?,
                 }
             }
-            OfflineDecision::Deny { reason, similarity } => {
-                self.record(live_since, None, false, false, reason, similarity)?
-            }
+            OfflineDecision::Deny {
+                reason,
+                username,
+                similarity,
+            } => self.record(live_since, username, false, false, reason, similarity)?,
         })
     }
 

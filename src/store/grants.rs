@@ -42,6 +42,7 @@ pub enum OfflineDecision {
     },
     Deny {
         reason: String,
+        username: Option<String>,
         similarity: Option<f32>,
     },
 }
@@ -111,6 +112,7 @@ impl GrantStore {
         let Some(best) = gallery.search(embedding, 1).into_iter().next() else {
             return Ok(OfflineDecision::Deny {
                 reason: "offline, and no one holds a grant".into(),
+                username: None,
                 similarity: None,
             });
         };
@@ -120,6 +122,7 @@ impl GrantStore {
                     "offline, and no granted face matches (best {:.3} < {threshold:.3})",
                     best.similarity
                 ),
+                username: None,
                 similarity: Some(best.similarity),
             });
         }
@@ -136,6 +139,7 @@ impl GrantStore {
                     age / 1000,
                     grace_ms / 1000
                 ),
+                username: Some(grant.username),
                 similarity: Some(best.similarity),
             });
         }

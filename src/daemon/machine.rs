@@ -133,12 +133,7 @@ pub fn step(
         (State::Authenticating { since, .. }, Event::Tick)
             if now.saturating_sub(*since) > config.auth_timeout_ms =>
         {
-            (
-                State::Cooldown {
-                    until: now + config.deny_cooldown_ms,
-                },
-                vec![C::Lock, C::Indicate { granted: false }, C::ResetTrack],
-            )
+            deny(now, config)
         }
 
         // Frames.
@@ -203,37 +198,45 @@ pub fn step(
             State::Authenticating { attempt, .. },
             Event::Decided {
                 attempt: answered,
-                granted: true,
+                granted,
             },
-        ) if attempt == answered => (
-            State::Granted {
-                until: now + config.unlock_ms,
-            },
-            vec![
-                C::Unlock {
-                    for_ms: config.unlock_ms,
-                },
-                C::Indicate { granted: true },
-                C::ResetTrack,
-            ],
-        ),
-        (
-            State::Authenticating { attempt, .. },
-            Event::Decided {
-                attempt: answered,
-                granted: false,
-            },
-        ) if attempt == answered => (
-            State::Cooldown {
-                until: now + config.deny_cooldown_ms,
-            },
-            vec![C::Lock, C::Indicate { granted: false }, C::ResetTrack],
-        ),
+        ) if attempt == answered => {
+            if *granted {
+                (
+                    State::Granted {
+                        until: now + config.unlock_ms,
+                    },
+                    vec![
+                        C::Unlock {
+                            for_ms: config.unlock_ms,
+                        },
+                        C::Indicate { granted: true },
+                        C::ResetTrack,
+                    ],
+                )
+            } else {
+                deny(now, config)
+            }
+        }
 
         // Everything else changes nothing: frames while open or cooling down, stale answers,
         // liveness verdicts that come too late, ticks with no timer due.
         (state, _) => (state.clone(), vec![]),
     }
+}
+
+/// A denial (or an attempt that timed out): FAIL-SECURE lock, signal, cool down.
+fn deny(now: Millis, config: &MachineConfig) -> (State, Vec<Command>) {
+    (
+        State::Cooldown {
+            until: now + config.deny_cooldown_ms,
+        },
+        vec![
+            Command::Lock,
+            Command::Indicate { granted: false },
+            Command::ResetTrack,
+        ],
+    )
 }
 
 #[cfg(test)]

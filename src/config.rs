@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::DoorPolicy;
 use crate::backend::embedded::EmbeddedConfig;
+use crate::daemon::liveness::LivenessConfig;
+use crate::daemon::machine::MachineConfig;
+use crate::daemon::runtime::OfflineConfig;
 use crate::vision::VisionConfig;
 
 /// Where `--config` points when it is not given.
@@ -42,6 +45,10 @@ pub struct Config {
     pub backend: BackendConfig,
     /// Door policies by door name.
     pub doors: BTreeMap<String, DoorPolicy>,
+    /// Timings of the door's state machine.
+    pub daemon: MachineConfig,
+    pub liveness: LivenessConfig,
+    pub offline: OfflineConfig,
 }
 
 impl Default for Config {
@@ -58,6 +65,9 @@ impl Default for Config {
             )]
             .into_iter()
             .collect(),
+            daemon: MachineConfig::default(),
+            liveness: LivenessConfig::default(),
+            offline: OfflineConfig::default(),
         }
     }
 }
@@ -165,6 +175,38 @@ impl Config {
         if self.doors.is_empty() {
             problems.push("no [doors.NAME] section: facegate needs at least one door".into());
         }
+        let d = &self.daemon;
+        if !(500..=60_000).contains(&d.unlock_ms) {
+            problems.push(format!(
+                "daemon.unlock_ms = {} must be 500 to 60000 (an unlock is always bounded)",
+                d.unlock_ms
+            ));
+        }
+        if d.auth_timeout_ms == 0 || d.track_timeout_ms == 0 {
+            problems.push("daemon.auth_timeout_ms and track_timeout_ms must be above 0".into());
+        }
+        let l = &self.liveness;
+        if l.min_frames < 2 {
+            problems.push(format!(
+                "liveness.min_frames = {} must be at least 2",
+                l.min_frames
+            ));
+        }
+        if l.min_jitter >= l.max_jitter {
+            problems.push(format!(
+                "liveness.min_jitter ({}) must be below max_jitter ({})",
+                l.min_jitter, l.max_jitter
+            ));
+        }
+        let o = &self.offline;
+        let online_valid = (-1.0..=1.0).contains(&self.vision.match_threshold);
+        if online_valid && !(self.vision.match_threshold..=1.0).contains(&o.match_threshold) {
+            problems.push(format!(
+                "offline.match_threshold = {} must be between vision.match_threshold ({}) and 1: \
+                 offline decisions are stricter, never looser",
+                o.match_threshold, self.vision.match_threshold
+            ));
+        }
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(
@@ -222,6 +264,14 @@ mod tests {
         ] {
             assert!(text.contains(key), "{text}");
         }
+    }
+
+    #[test]
+    fn offline_matching_may_not_be_looser_than_online() {
+        let err = Config::from_toml("[offline]\nmatch_threshold = 0.2\n").unwrap_err();
+        assert!(err.to_string().contains("offline.match_threshold"), "{err}");
+        let err = Config::from_toml("[daemon]\nunlock_ms = 3600000\n").unwrap_err();
+        assert!(err.to_string().contains("daemon.unlock_ms"), "{err}");
     }
 
     #[test]

@@ -85,6 +85,10 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         policy,
         outage.clone(),
     )?;
+    daemon.machine = config.daemon.clone();
+    daemon.liveness = config.liveness.clone();
+    daemon.offline = config.offline.clone();
+    // The script's "an hour later" scene needs a one-hour window.
     daemon.offline.grace_secs = 3600;
     let live = |image: RgbImage| Scene {
         image: Some(image),

@@ -49,6 +49,53 @@ pub struct Config {
     pub daemon: MachineConfig,
     pub liveness: LivenessConfig,
     pub offline: OfflineConfig,
+    pub camera: CameraConfig,
+    pub relay: RelayConfig,
+}
+
+/// Where frames come from (config section `[camera]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraConfig {
+    /// `replay` (a folder of frames) — the V4L2 camera adapter is not built yet.
+    pub kind: CameraKind,
+    /// With `replay`: the folder of JPEG/PNG frames, played in name order.
+    pub replay_dir: Option<PathBuf>,
+    /// Frames per second.
+    pub fps: u32,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self {
+            kind: CameraKind::Replay,
+            replay_dir: None,
+            fps: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraKind {
+    Replay,
+}
+
+/// The lock output (config section `[relay]`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// `simulated` — the GPIO adapter is not built yet.
+    pub kind: RelayKind,
+    /// With `simulated`: a file that always holds the relay's state (`locked` / `unlocked`).
+    pub state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayKind {
+    #[default]
+    Simulated,
 }
 
 impl Default for Config {
@@ -68,6 +115,8 @@ impl Default for Config {
             daemon: MachineConfig::default(),
             liveness: LivenessConfig::default(),
             offline: OfflineConfig::default(),
+            camera: CameraConfig::default(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -206,6 +255,9 @@ impl Config {
                  offline decisions are stricter, never looser",
                 o.match_threshold, self.vision.match_threshold
             ));
+        }
+        if !(1..=60).contains(&self.camera.fps) {
+            problems.push(format!("camera.fps = {} must be 1 to 60", self.camera.fps));
         }
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {

@@ -74,6 +74,43 @@ impl ReplayCamera {
     }
 }
 
+impl ReplayCamera {
+    /// Every JPEG or PNG of `dir`, in name order, one frame each, as recorded.
+    pub fn from_dir(
+        dir: &std::path::Path,
+        limits: &crate::vision::ImageLimits,
+        frame_interval: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CameraError> {
+        let unavailable = |e: String| CameraError::Unavailable(format!("{}: {e}", dir.display()));
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| unavailable(e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+                matches!(ext.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(unavailable("no JPEG or PNG frames".into()));
+        }
+        let scenes = files
+            .iter()
+            .map(|path| {
+                let image = crate::vision::image_io::load(path, limits)
+                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+                Ok(Scene {
+                    image: Some(image),
+                    frames: 1,
+                    motion: Motion::Still,
+                })
+            })
+            .collect::<Result<Vec<_>, CameraError>>()?;
+        Ok(Self::new(scenes, frame_interval, clock))
+    }
+}
+
 impl FrameSource for ReplayCamera {
     fn next_frame(&mut self) -> Result<Frame, CameraError> {
         while self

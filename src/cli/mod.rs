@@ -9,6 +9,7 @@ mod demo;
 mod detect;
 mod enroll;
 mod eval_faces;
+mod run;
 mod users;
 
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ pub enum Command {
     Users(users::UsersCommand),
     /// Run the whole sign-in flow on a photo: exit 0 granted, 1 denied, 2 error
     Auth(auth::AuthArgs),
+    /// Run the door service until SIGTERM (the camera and relay from the config)
+    Run(run::RunArgs),
     /// A scripted morning at the door: replay camera, simulated relay, embedded backend
     Demo(demo::DemoArgs),
     /// Check the configuration file and list every problem
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Enroll(args) => enroll::run(&cli.global, args),
         Command::Users(command) => users::run(&cli.global, command),
         Command::Auth(args) => auth::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::CheckConfig => check_config::run(&cli.global),
     };

@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
 use clap::Args;
 
-use super::{Failure, GlobalArgs, open_embedded, print_json, read_photo, runtime};
+use super::{Failure, GlobalArgs, door_policy, open_embedded, print_json, read_photo, runtime};
 
 #[derive(Debug, Args)]
 pub struct AuthArgs {
@@ -26,25 +25,11 @@ pub struct AuthArgs {
 
 pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
     let (config, backend) = open_embedded(global)?;
-    let door = match &args.door {
-        Some(d) => d.clone(),
-        None => config
-            .doors
-            .keys()
-            .next()
-            .cloned()
-            .ok_or_else(|| anyhow!("no door configured"))?,
-    };
-    let policy = config.doors.get(&door).ok_or_else(|| {
-        anyhow!(
-            "no door {door:?} in the config (doors: {})",
-            config.doors.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })?;
+    let (door, policy) = door_policy(&config, args.door.as_deref())?;
     let frame = read_photo(&args.photo, config.backend.embedded.max_image_bytes)?;
     let flow = backend.device_flow();
     let decision = runtime()?
-        .block_on(flow.authenticate(frame, args.user.as_deref(), &door, policy))
+        .block_on(flow.authenticate(frame, args.user.as_deref(), &door, &policy))
         .map_err(anyhow::Error::from)?;
     if args.json {
         print_json(&decision)?;

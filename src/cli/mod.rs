@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::DoorPolicy;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
@@ -184,6 +185,26 @@ pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), F
     )
     .map_err(anyhow::Error::from)?;
     Ok((config, backend))
+}
+
+/// The door named on the command line (or the config's first door) and its policy.
+pub fn door_policy(config: &Config, name: Option<&str>) -> anyhow::Result<(String, DoorPolicy)> {
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => config
+            .doors
+            .keys()
+            .next()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no door configured"))?,
+    };
+    let policy = config.doors.get(&name).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no door {name:?} in the config (doors: {})",
+            config.doors.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    Ok((name, policy))
 }
 
 /// A runtime for the async commands.

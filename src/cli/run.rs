@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{Failure, GlobalArgs, load_config, runtime};
+use super::{Failure, GlobalArgs, door_policy, load_config, runtime};
 use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::fault::Outage;
 use crate::camera::replay::ReplayCamera;
@@ -35,20 +35,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8, Failure> {
 }
 
 async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
-    let door_name = match args.door {
-        Some(d) => d,
-        None => config
-            .doors
-            .keys()
-            .next()
-            .cloned()
-            .ok_or_else(|| anyhow!("no door configured"))?,
-    };
-    let policy = config
-        .doors
-        .get(&door_name)
-        .cloned()
-        .ok_or_else(|| anyhow!("no door {door_name:?} in the config"))?;
+    let (door_name, policy) = door_policy(&config, args.door.as_deref())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let relay = match config.relay.kind {
         RelayKind::Simulated => SimulatedRelay::new(config.relay.state_file.clone()),

@@ -265,6 +265,10 @@ mod tests {
         (state, log)
     }
 
+    fn decided(attempt: u64, granted: bool) -> Event {
+        Event::Decided { attempt, granted }
+    }
+
     fn live() -> Event {
         Event::LivenessChecked { live: true }
     }
@@ -276,13 +280,7 @@ mod tests {
             (100, GOOD),
             (200, live()),
             (250, GOOD), // a frame while authenticating starts nothing
-            (
-                300,
-                Event::Decided {
-                    attempt: 1,
-                    granted: true,
-                },
-            ),
+            (300, decided(1, true)),
             (1_000, GOOD), // the same person while the door is open
             (5_299, Event::Tick),
             (5_300, Event::Tick),
@@ -303,13 +301,7 @@ mod tests {
         let (state, log) = run(&[
             (0, GOOD),
             (100, live()),
-            (
-                200,
-                Event::Decided {
-                    attempt: 1,
-                    granted: false,
-                },
-            ),
+            (200, decided(1, false)),
             (500, GOOD),
             (3_199, Event::Tick),
         ]);
@@ -325,13 +317,7 @@ mod tests {
         let (state, _) = run(&[
             (0, GOOD),
             (100, live()),
-            (
-                200,
-                Event::Decided {
-                    attempt: 1,
-                    granted: false,
-                },
-            ),
+            (200, decided(1, false)),
             (3_200, Event::Tick),
             (3_300, GOOD),
         ]);
@@ -365,13 +351,7 @@ mod tests {
             (23_000, Event::Tick),
             (23_100, GOOD),
             (23_200, live()),
-            (
-                23_300,
-                Event::Decided {
-                    attempt: 1,
-                    granted: true,
-                },
-            ), // the late answer to 1
+            (23_300, decided(1, true)), // the late answer to 1
         ]);
         assert!(!log.iter().any(|(_, c)| matches!(c, Command::Unlock { .. })));
         assert_eq!(

@@ -134,16 +134,6 @@ impl LocalFaceIndex {
             })
             .collect()
     }
-
-    /// The best similarity of `embedding` to any stored face, whatever the threshold.
-    pub fn best_similarity(&self, embedding: &Embedding, among: &[String]) -> Option<f32> {
-        let gallery = self.gallery.lock().unwrap_or_else(|p| p.into_inner());
-        gallery
-            .search(embedding, gallery.len())
-            .into_iter()
-            .find(|hit| among.contains(&hit.id))
-            .map(|hit| hit.similarity)
-    }
 }
 
 /// The associated data that binds a sealed embedding to its FaceId.

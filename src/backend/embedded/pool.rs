@@ -89,11 +89,6 @@ impl UserPool {
         }
     }
 
-    /// Sessions alive now (for tests and metrics).
-    pub fn open_sessions(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
-    }
-
     fn known_user(&self, username: &str) -> Result<Option<User>, BackendError> {
         Ok(self.users.get(username)?.filter(|u| u.enabled))
     }

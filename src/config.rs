@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::DoorPolicy;
 use crate::backend::embedded::EmbeddedConfig;
+use crate::camera::{CameraConfig, CameraKind};
 use crate::daemon::liveness::LivenessConfig;
 use crate::daemon::machine::MachineConfig;
 use crate::daemon::runtime::OfflineConfig;
+use crate::door::{DoorIoConfig, RelayKind};
 use crate::vision::VisionConfig;
 
 /// Where `--config` points when it is not given.
@@ -50,52 +52,7 @@ pub struct Config {
     pub liveness: LivenessConfig,
     pub offline: OfflineConfig,
     pub camera: CameraConfig,
-    pub relay: RelayConfig,
-}
-
-/// Where frames come from (config section `[camera]`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CameraConfig {
-    /// `replay` (a folder of frames) — the V4L2 camera adapter is not built yet.
-    pub kind: CameraKind,
-    /// With `replay`: the folder of JPEG/PNG frames, played in name order.
-    pub replay_dir: Option<PathBuf>,
-    /// Frames per second.
-    pub fps: u32,
-}
-
-impl Default for CameraConfig {
-    fn default() -> Self {
-        Self {
-            kind: CameraKind::Replay,
-            replay_dir: None,
-            fps: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CameraKind {
-    Replay,
-}
-
-/// The lock output (config section `[relay]`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RelayConfig {
-    /// `simulated` — the GPIO adapter is not built yet.
-    pub kind: RelayKind,
-    /// With `simulated`: a file that always holds the relay's state (`locked` / `unlocked`).
-    pub state_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RelayKind {
-    #[default]
-    Simulated,
+    pub relay: DoorIoConfig,
 }
 
 impl Default for Config {
@@ -116,7 +73,7 @@ impl Default for Config {
             liveness: LivenessConfig::default(),
             offline: OfflineConfig::default(),
             camera: CameraConfig::default(),
-            relay: RelayConfig::default(),
+            relay: DoorIoConfig::default(),
         }
     }
 }
@@ -256,15 +213,69 @@ impl Config {
                 o.match_threshold, self.vision.match_threshold
             ));
         }
-        if !(1..=60).contains(&self.camera.fps) {
-            problems.push(format!("camera.fps = {} must be 1 to 60", self.camera.fps));
-        }
+        problems.extend(self.camera_problems());
+        problems.extend(self.relay_problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(
                     "doors.{name}.allowed_groups is empty: the door would open for nobody"
                 ));
             }
+        }
+        problems
+    }
+}
+
+impl Config {
+    fn camera_problems(&self) -> Vec<String> {
+        let c = &self.camera;
+        let mut problems = Vec::new();
+        if !(1..=60).contains(&c.fps) {
+            problems.push(format!("camera.fps = {} must be 1 to 60", c.fps));
+        }
+        if !(16..=4096).contains(&c.width) || !(16..=4096).contains(&c.height) {
+            problems.push(format!(
+                "camera.width x camera.height = {}x{} must be 16 to 4096 each",
+                c.width, c.height
+            ));
+        }
+        if c.kind == CameraKind::Replay && c.replay_dir.is_none() {
+            problems.push("camera.kind = \"replay\" needs camera.replay_dir".into());
+        }
+        problems
+    }
+
+    fn relay_problems(&self) -> Vec<String> {
+        let r = &self.relay;
+        let mut problems = Vec::new();
+        if r.kind == RelayKind::Gpio && r.pin.is_none() {
+            problems.push("relay.kind = \"gpio\" needs relay.pin (the relay's BCM pin)".into());
+        }
+        let pins = r.pins();
+        for (key, pin) in &pins {
+            if *pin > 27 {
+                problems.push(format!("{key} = {pin}: the Pi's BCM GPIO pins are 0 to 27"));
+            }
+            if let Some((other, _)) = pins.iter().find(|(k, p)| p == pin && k < key) {
+                problems.push(format!("{key} and {other} are both pin {pin}"));
+            }
+        }
+        if r.kind == RelayKind::Simulated && !pins.is_empty() {
+            problems.push(
+                "relay pins are set but relay.kind = \"simulated\": set kind = \"gpio\"".into(),
+            );
+        }
+        if !(50..=10_000).contains(&r.indicator_ms) {
+            problems.push(format!(
+                "relay.indicator_ms = {} must be 50 to 10000",
+                r.indicator_ms
+            ));
+        }
+        if r.held_open_ms < 1_000 {
+            problems.push(format!(
+                "relay.held_open_ms = {} must be at least 1000",
+                r.held_open_ms
+            ));
         }
         problems
     }
@@ -324,6 +335,20 @@ mod tests {
         assert!(err.to_string().contains("offline.match_threshold"), "{err}");
         let err = Config::from_toml("[daemon]\nunlock_ms = 3600000\n").unwrap_err();
         assert!(err.to_string().contains("daemon.unlock_ms"), "{err}");
+    }
+
+    #[test]
+    fn gpio_pins_are_checked_for_range_clashes_and_kind() {
+        let err = Config::from_toml(
+            "[relay]\nkind = \"gpio\"\ncontact_pin = 40\nexit_pin = 5\ngreen_pin = 5\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in ["needs relay.pin", "relay.contact_pin = 40", "both pin 5"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        let ok = Config::from_toml("[relay]\nkind = \"gpio\"\npin = 17\nactive_low = true\n");
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

@@ -4,12 +4,13 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use facegate::store::audit::{AuditEvent, AuditOutbox};
+use facegate::store::audit::{AuditEvent, AuditKind, AuditOutbox};
 
 const CHILD_ENV: &str = "FACEGATE_AUDIT_CRASH_DIR";
 
 fn event(i: u64) -> AuditEvent {
     AuditEvent {
+        kind: AuditKind::Attempt,
         time_ms: i,
         door: "front".into(),
         user: Some("ana@example.com".into()),

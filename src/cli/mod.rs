@@ -9,6 +9,7 @@ mod demo;
 mod detect;
 mod enroll;
 mod eval_faces;
+mod relock;
 mod run;
 mod users;
 
@@ -90,6 +91,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the configuration file and list every problem
     CheckConfig,
+    /// Drive the relay to locked and exit (systemd's ExecStopPost)
+    Relock,
 }
 
 /// An error with the exit code it should produce.
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::CheckConfig => check_config::run(&cli.global),
+        Command::Relock => relock::run(&cli.global),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

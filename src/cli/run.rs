@@ -1,23 +1,28 @@
 //! `facegate run`: the door service. Frames from the configured camera on a thread of their
-//! own, the daemon ticking ten times a second, until SIGTERM or SIGINT; then the door is
-//! locked (FAIL-SECURE) and the audit outbox shipped before exiting 0.
+//! own, the daemon ticking ten times a second (timers, door inputs, audit shipping, the systemd
+//! watchdog), until SIGTERM or SIGINT; then the door is locked (FAIL-SECURE) and the audit
+//! outbox shipped before exiting 0.
+//!
+//! Under systemd (`Type=notify`) it reports READY once the models, store and relay are up,
+//! pings the watchdog from the loop (a stuck loop gets the service killed and relocked by
+//! `ExecStopPost`), and reports STOPPING on the way out.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::Args;
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{Failure, GlobalArgs, door_policy, load_config, runtime};
 use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::fault::Outage;
-use crate::camera::replay::ReplayCamera;
-use crate::camera::{CameraError, Frame, FrameSource};
+use crate::camera::capture::{self, CameraHealth};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{CameraKind, Config, RelayKind};
+use crate::config::Config;
 use crate::daemon::runtime;
-use crate::door::simulated::SimulatedRelay;
+use crate::door::contact::ContactMonitor;
 use crate::store::audit::JsonLinesSink;
 
 #[derive(Debug, Args)]
@@ -37,25 +42,10 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8, Failure> {
 async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     let (door_name, policy) = door_policy(&config, args.door.as_deref())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let relay = match config.relay.kind {
-        RelayKind::Simulated => SimulatedRelay::new(config.relay.state_file.clone()),
-    };
-    let camera: Box<dyn FrameSource> = match config.camera.kind {
-        CameraKind::Replay => {
-            let dir = config
-                .camera
-                .replay_dir
-                .as_ref()
-                .ok_or_else(|| anyhow!("camera.kind = \"replay\" needs camera.replay_dir"))?;
-            let interval = Duration::from_millis(1000 / u64::from(config.camera.fps));
-            Box::new(ReplayCamera::from_dir(
-                dir,
-                &config.vision.images,
-                interval,
-                clock.clone(),
-            )?)
-        }
-    };
+    // FAIL-SECURE: the relay is driven locked as soon as it is opened, before anything else.
+    let max_unlock = Duration::from_millis(config.daemon.unlock_ms + 1_000);
+    let hardware = crate::door::open_hardware(&config.relay, max_unlock)?;
+    let camera = crate::camera::open(&config.camera, &config.vision.images, clock.clone())?;
     let engine = Arc::new(std::sync::Mutex::new(crate::vision::FaceEngine::load(
         &config.vision,
     )?));
@@ -65,11 +55,11 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
         &config.backend.embedded,
         clock.clone(),
     )?;
-    // FAIL-SECURE: the door is locked from here until the process ends, whatever happens.
+    let mut sensors = hardware.sensors;
     let mut daemon = runtime::on_embedded_backend(
         &backend,
         &config.data_dir,
-        Box::new(relay),
+        hardware.relay,
         clock,
         &door_name,
         policy,
@@ -78,22 +68,28 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
     daemon.offline = config.offline.clone();
+    daemon.indicator = hardware.indicator;
+    daemon.contact = ContactMonitor::new(config.relay.held_open_ms);
     let mut sink = JsonLinesSink::new(config.data_dir.join("audit.jsonl"));
     daemon.audit.ship(&mut sink)?; // whatever a crash left behind
-    tracing::info!(door = %door_name, "facegate is running");
 
-    let (frames, mut next_frame) = tokio::sync::watch::channel::<Option<Frame>>(None);
-    std::thread::spawn(move || capture(camera, frames));
+    let health = Arc::new(CameraHealth::default());
+    let mut next_frame = capture::spawn(camera, health.clone()).context("camera thread")?;
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let mut watchdog = Watchdog::from_env();
+    notify(&[NotifyState::Ready, NotifyState::Status("watching the door")]);
+    tracing::info!(door = %door_name, "facegate is running");
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = ticks.tick() => {
+                daemon.on_sensors(sensors.read()).await?;
                 daemon.on_tick().await?;
                 daemon.audit.ship(&mut sink)?;
+                watchdog.ping();
             }
             changed = next_frame.changed(), if next_frame.has_changed().is_ok() => {
                 if changed.is_err() {
@@ -107,35 +103,38 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    notify(&[NotifyState::Stopping]);
     tracing::info!("stopping: locking the door");
     daemon.door.lock()?;
     daemon.audit.ship(&mut sink)?;
     Ok(0)
 }
 
-/// The camera thread: publishes the newest frame; retries an unavailable camera with backoff,
-/// logging once per outage.
-fn capture(mut camera: Box<dyn FrameSource>, frames: tokio::sync::watch::Sender<Option<Frame>>) {
-    let mut backoff = Duration::from_millis(200);
-    let mut failing = false;
-    loop {
-        match camera.next_frame() {
-            Ok(frame) => {
-                failing = false;
-                backoff = Duration::from_millis(200);
-                if frames.send(Some(frame)).is_err() {
-                    return;
-                }
-            }
-            Err(CameraError::Ended) => return,
-            Err(CameraError::Unavailable(why)) => {
-                if !failing {
-                    tracing::warn!(%why, "camera unavailable; retrying");
-                    failing = true;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+/// Tells systemd; outside systemd (no NOTIFY_SOCKET) this does nothing.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(%e, "could not notify systemd");
+    }
+}
+
+/// Pings systemd's watchdog at half its interval, when the service has one.
+struct Watchdog {
+    every: Option<Duration>,
+    last: Instant,
+}
+
+impl Watchdog {
+    fn from_env() -> Self {
+        Self {
+            every: sd_notify::watchdog_enabled().map(|d| d / 2),
+            last: Instant::now(),
+        }
+    }
+
+    fn ping(&mut self) {
+        if self.every.is_some_and(|every| self.last.elapsed() >= every) {
+            notify(&[NotifyState::Watchdog]);
+            self.last = Instant::now();
         }
     }
 }

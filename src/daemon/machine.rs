@@ -72,6 +72,8 @@ pub enum Event {
     LivenessChecked { live: bool },
     /// The backend answered attempt `attempt`.
     Decided { attempt: u64, granted: bool },
+    /// The request-to-exit button was pressed: open without authentication.
+    ExitRequested,
     /// Time passed (the runtime ticks a few times a second).
     Tick,
 }
@@ -135,6 +137,19 @@ pub fn step(
         {
             deny(now, config)
         }
+
+        // Leaving is always allowed; an attempt in flight is abandoned (its answer is stale).
+        (_, Event::ExitRequested) => (
+            State::Granted {
+                until: now + config.unlock_ms,
+            },
+            vec![
+                C::Unlock {
+                    for_ms: config.unlock_ms,
+                },
+                C::ResetTrack,
+            ],
+        ),
 
         // Frames.
         (
@@ -360,6 +375,25 @@ mod tests {
                 attempt: 2,
                 since: 23_200
             }
+        );
+    }
+
+    #[test]
+    fn the_exit_button_opens_from_any_state_and_abandons_an_attempt() {
+        let (state, log) = run(&[
+            (0, GOOD),
+            (100, live()),
+            (200, Event::ExitRequested),
+            (300, decided(1, false)), // the stale answer does not lock the leaving person in
+            (5_199, Event::Tick),
+        ]);
+        assert!(log.contains(&(200, Command::Unlock { for_ms: 5_000 })));
+        assert!(!log.iter().any(|(_, c)| *c == Command::Lock));
+        assert_eq!(state, State::Granted { until: 5_200 });
+        let (_, log) = run(&[(0, Event::ExitRequested), (5_000, Event::Tick)]);
+        assert!(
+            log.contains(&(5_000, Command::Lock)),
+            "the exit unlock is bounded too"
         );
     }
 

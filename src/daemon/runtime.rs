@@ -16,8 +16,9 @@ use crate::auth::{DeviceFlow, DoorPolicy};
 use crate::backend::BackendError;
 use crate::camera::Frame;
 use crate::clock::{Clock, Millis};
-use crate::door::{Door, LockState, RelayError};
-use crate::store::audit::{AuditError, AuditEvent, AuditOutbox};
+use crate::door::contact::{ContactMonitor, DoorAlarm};
+use crate::door::{Door, Indicator, LockState, LogIndicator, RelayError, SensorReading};
+use crate::store::audit::{AuditError, AuditEvent, AuditKind, AuditOutbox};
 use crate::store::grants::{Grant, GrantError, GrantStore, OfflineDecision};
 use crate::vision::detect::Landmarks;
 use crate::vision::{Embedding, Face, FaceEngine, VisionError, image_io, quality};
@@ -89,9 +90,12 @@ pub struct Daemon {
     pub machine: MachineConfig,
     pub liveness: LivenessConfig,
     pub offline: OfflineConfig,
+    pub indicator: Box<dyn Indicator>,
+    pub contact: ContactMonitor,
     state: State,
     attempts: u64,
     track: Track,
+    exit_pressed: bool,
 }
 
 /// A daemon on the embedded backend with its stores in `<data_dir>/daemon.sled`, behind an
@@ -154,9 +158,12 @@ impl Daemon {
             machine: MachineConfig::default(),
             liveness: LivenessConfig::default(),
             offline: OfflineConfig::default(),
+            indicator: Box::new(LogIndicator),
+            contact: ContactMonitor::new(30_000),
             state: State::Idle,
             attempts: 0,
             track: Track::default(),
+            exit_pressed: false,
         }
     }
 
@@ -173,6 +180,41 @@ impl Daemon {
     /// Lets timers fire.
     pub async fn on_tick(&mut self) -> Result<Option<Attempt>, DaemonError> {
         self.handle(Event::Tick).await
+    }
+
+    /// Reacts to the door's inputs: a press of the exit button opens the door (audited before
+    /// the relay moves); the contact raises forced and held-open alarms. Returns what was
+    /// audited.
+    pub async fn on_sensors(
+        &mut self,
+        reading: SensorReading,
+    ) -> Result<Vec<AuditKind>, DaemonError> {
+        let mut audited = Vec::new();
+        let pressed = reading.exit_pressed && !self.exit_pressed;
+        self.exit_pressed = reading.exit_pressed;
+        if pressed {
+            self.record_door(AuditKind::Exit, "request to exit".into())?;
+            audited.push(AuditKind::Exit);
+            self.handle(Event::ExitRequested).await?;
+        }
+        let now = self.clock.now_ms();
+        let alarm = reading
+            .door_open
+            .and_then(|open| self.contact.observe(open, self.door.state(), now));
+        if let Some(alarm) = alarm {
+            let (kind, reason) = match alarm {
+                DoorAlarm::Forced => (AuditKind::Forced, "door opened while locked".to_string()),
+                DoorAlarm::HeldOpen { open_ms } => (
+                    AuditKind::HeldOpen,
+                    format!("door held open for {} s", open_ms / 1000),
+                ),
+                DoorAlarm::ClosedAfterAlarm => (AuditKind::Closed, "door closed".to_string()),
+            };
+            tracing::warn!(?alarm, door = %self.door_name, "door alarm");
+            self.record_door(kind, reason)?;
+            audited.push(kind);
+        }
+        Ok(audited)
     }
 
     fn analyse(&mut self, frame: Frame) -> Result<FaceSeen, DaemonError> {
@@ -233,7 +275,7 @@ impl Daemon {
                     // FAIL-SECURE: an unlock is bounded by the machine's Granted timer.
                     Command::Unlock { .. } => self.door.unlock()?,
                     Command::Lock => self.door.lock()?,
-                    Command::Indicate { granted } => tracing::info!(granted, "indicator"),
+                    Command::Indicate { granted } => self.indicator.show(granted),
                 }
             }
         }
@@ -374,6 +416,7 @@ impl Daemon {
         let now = self.clock.now_ms();
         let latency = now.saturating_sub(live_since);
         self.audit.append(AuditEvent {
+            kind: AuditKind::Attempt,
             time_ms: now,
             door: self.door_name.clone(),
             user: user.clone(),
@@ -395,5 +438,23 @@ impl Daemon {
             face_to_relay_ms: latency,
             relay: self.door.state(),
         })
+    }
+
+    /// Appends (durably) an event of the door itself: exit, alarms.
+    fn record_door(&self, kind: AuditKind, reason: String) -> Result<(), DaemonError> {
+        self.audit.append(AuditEvent {
+            kind,
+            time_ms: self.clock.now_ms(),
+            door: self.door_name.clone(),
+            user: None,
+            granted: kind == AuditKind::Exit,
+            reason,
+            similarity: None,
+            backend: "embedded".into(),
+            online: true,
+            latency_ms: 0,
+            dropped_before: 0,
+        })?;
+        Ok(())
     }
 }

@@ -27,9 +27,28 @@ pub enum AuditError {
     Corrupt(String),
 }
 
-/// One attempt at the door.
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A face tried the door.
+    #[default]
+    Attempt,
+    /// The request-to-exit button opened the door.
+    Exit,
+    /// The door contact opened while the lock was locked.
+    Forced,
+    /// The door stayed open too long.
+    HeldOpen,
+    /// The door closed after an alarm.
+    Closed,
+}
+
+/// One thing that happened at the door.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    #[serde(default)]
+    pub kind: AuditKind,
     pub time_ms: Millis,
     pub door: String,
     pub user: Option<String>,
@@ -186,6 +205,7 @@ mod tests {
 
     fn event(i: u64) -> AuditEvent {
         AuditEvent {
+            kind: AuditKind::Attempt,
             time_ms: i,
             door: "front".into(),
             user: Some(format!("user{i}@example.com")),

@@ -187,6 +187,24 @@ fn the_shipped_config_is_valid() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+#[test]
+fn relock_drives_the_relay_locked_and_a_gpio_relay_without_gpio_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("relay-state");
+    std::fs::write(&state, "unlocked\n").unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(&config, format!("[relay]\nstate_file = {state:?}\n")).unwrap();
+    let out = facegate(&["--config", config.to_str().unwrap(), "relock"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "locked\n");
+
+    if !Path::new("/dev/gpiomem").exists() {
+        std::fs::write(&config, "[relay]\nkind = \"gpio\"\npin = 17\n").unwrap();
+        let out = facegate(&["--config", config.to_str().unwrap(), "relock"]);
+        assert_clear_error(&out, "GPIO 17");
+    }
+}
+
 /// A PNG signature and IHDR chunk claiming `width`×`height`, with no pixel data.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();

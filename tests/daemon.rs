@@ -13,8 +13,10 @@ use facegate::camera::FrameSource;
 use facegate::camera::replay::{Motion, ReplayCamera, Scene};
 use facegate::clock::ManualClock;
 use facegate::daemon::runtime::{self, Attempt, Daemon};
-use facegate::door::LockState;
+use facegate::door::contact::ContactMonitor;
 use facegate::door::simulated::SimulatedRelay;
+use facegate::door::{LockState, SensorReading};
+use facegate::store::audit::AuditKind;
 use facegate::vision::RuntimeKind;
 
 /// Plays `scenes` at 10 frames a second of manual time; returns the finished attempts.
@@ -160,6 +162,12 @@ async fn a_morning_at_the_door() {
     assert_eq!(o.len(), 1, "{o:?}");
     assert!(o[0].granted && !o[0].online, "{o:?}");
     wait(&mut daemon, &clock, 8_000).await;
+    let check = daemon.revalidate_grants().await.unwrap();
+    assert_eq!(
+        (check.kept, check.dropped, check.unreachable),
+        (0, 0, 1),
+        "an unreachable backend keeps the grant"
+    );
 
     // Past the grace window: denied, still offline.
     clock.advance_ms(601_000);
@@ -175,23 +183,120 @@ async fn a_morning_at_the_door() {
     assert!(late[0].reason.contains("grace"), "{}", late[0].reason);
     wait(&mut daemon, &clock, 4_000).await;
 
-    // Back online, Ana has been disabled: denied, and her grant is revoked.
+    // Back online, Ana has been disabled: her grant is dropped by the revalidation, before
+    // she comes back, and at the door she is denied online.
     outage.set(false);
     backend
         .users
         .update("ana@example.com", |u| u.enabled = false)
         .unwrap();
-    let d = play(&mut daemon, &clock, vec![nobody, live(load(&ana, 2))]).await;
-    assert_eq!(d.len(), 1);
-    assert!(!d[0].granted && d[0].online, "{d:?}");
+    let check = daemon.revalidate_grants().await.unwrap();
+    assert_eq!((check.kept, check.dropped), (0, 1));
     assert!(
         daemon.grants.all().unwrap().is_empty(),
         "the grant of a disabled user is dropped"
     );
+    let d = play(&mut daemon, &clock, vec![nobody, live(load(&ana, 2))]).await;
+    assert_eq!(d.len(), 1);
+    assert!(!d[0].granted && d[0].online, "{d:?}");
 
     // Every attempt is in the audit outbox, offline ones marked.
     let events = daemon.audit.pending(100).unwrap();
     assert_eq!(events.len(), 5);
     assert_eq!(events.iter().filter(|e| !e.event.online).count(), 2);
     assert_eq!(events.iter().filter(|e| e.event.granted).count(), 2);
+}
+
+#[tokio::test]
+async fn the_exit_button_opens_and_door_alarms_are_audited() {
+    let Some(engine) = common::engine(RuntimeKind::Ort) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000_000);
+    let backend = EmbeddedBackend::open(
+        dir.path(),
+        Arc::new(std::sync::Mutex::new(engine)),
+        &EmbeddedConfig::default(),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let relay = SimulatedRelay::new(None);
+    let transitions = relay.transitions();
+    let mut daemon = runtime::on_embedded_backend(
+        &backend,
+        dir.path(),
+        Box::new(relay),
+        Arc::new(clock.clone()),
+        "front",
+        DoorPolicy {
+            allowed_groups: vec!["staff".into()],
+        },
+        Outage::default(),
+    )
+    .unwrap();
+    daemon.contact = ContactMonitor::new(10_000);
+    let sample = async |daemon: &mut Daemon, open: bool, exit: bool| {
+        clock.advance_ms(100);
+        let reading = SensorReading {
+            door_open: Some(open),
+            exit_pressed: exit,
+        };
+        let audited = daemon.on_sensors(reading).await.unwrap();
+        daemon.on_tick().await.unwrap();
+        audited
+    };
+
+    // Someone leaves: button held for three samples = one exit, the door opens, then the
+    // door is opened and closed while unlocked: no alarm.
+    assert_eq!(
+        sample(&mut daemon, false, true).await,
+        vec![AuditKind::Exit]
+    );
+    assert!(sample(&mut daemon, false, true).await.is_empty());
+    assert!(sample(&mut daemon, true, true).await.is_empty());
+    assert_eq!(daemon.door.state(), LockState::Unlocked);
+    assert!(sample(&mut daemon, false, false).await.is_empty());
+    wait(&mut daemon, &clock, 6_000).await;
+    assert_eq!(
+        daemon.door.state(),
+        LockState::Locked,
+        "the exit unlock ends"
+    );
+
+    // The door is pushed open while locked, and left open.
+    assert_eq!(
+        sample(&mut daemon, true, false).await,
+        vec![AuditKind::Forced]
+    );
+    let mut held = Vec::new();
+    for _ in 0..110 {
+        held.extend(sample(&mut daemon, true, false).await);
+    }
+    assert_eq!(held, vec![AuditKind::HeldOpen]);
+    assert_eq!(
+        sample(&mut daemon, false, false).await,
+        vec![AuditKind::Closed]
+    );
+    assert_eq!(
+        *transitions.lock().unwrap(),
+        vec![LockState::Locked, LockState::Unlocked, LockState::Locked],
+        "alarms never move the relay"
+    );
+    let kinds: Vec<AuditKind> = daemon
+        .audit
+        .pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditKind::Exit,
+            AuditKind::Forced,
+            AuditKind::HeldOpen,
+            AuditKind::Closed
+        ]
+    );
 }

@@ -1,9 +1,29 @@
-//! `facegate run` as a service: locked at start, and locked again after SIGTERM, exit 0.
+//! `facegate run` as a service: locked at start, READY and watchdog pings to systemd, locked
+//! again after SIGTERM with STOPPING, exit 0.
 
 mod common;
 
+use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// Reads notify messages until one contains `wanted` (or 30 s pass).
+fn wait_for(socket: &UnixDatagram, wanted: &str) -> Vec<String> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let done = message.lines().any(|l| l == wanted);
+            seen.push(message);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("no {wanted} from facegate; got {seen:?}");
+}
 
 #[test]
 fn the_relay_is_locked_after_sigterm() {
@@ -28,14 +48,19 @@ fn the_relay_is_locked_after_sigterm() {
         ),
     )
     .unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_facegate"))
         .args(["--config", config.to_str().unwrap(), "run"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !state.exists() && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&notify, "READY=1");
+    wait_for(&notify, "WATCHDOG=1");
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
         "locked\n",
@@ -49,6 +74,7 @@ fn the_relay_is_locked_after_sigterm() {
         .status()
         .unwrap();
     assert!(kill.success());
+    wait_for(&notify, "STOPPING=1");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(

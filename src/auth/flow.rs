@@ -41,6 +41,9 @@ pub struct Decision {
     pub similarity: Option<f32>,
     pub reason: String,
     pub claims: Option<Claims>,
+    /// The refresh token of a granted attempt, kept (sealed) for revalidation; never logged.
+    #[serde(skip)]
+    pub refresh_token: Option<String>,
 }
 
 impl Decision {
@@ -57,6 +60,7 @@ impl Decision {
             similarity,
             reason: reason.into(),
             claims: None,
+            refresh_token: None,
         }
     }
 }
@@ -197,6 +201,7 @@ impl DeviceFlow {
                 similarity,
                 reason: format!("face verified; member of {group}"),
                 claims: Some(claims),
+                refresh_token: tokens.refresh_token,
             },
             Err(reason) => Decision::deny(door, user, similarity, reason),
         })

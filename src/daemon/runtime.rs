@@ -31,6 +31,9 @@ pub struct OfflineConfig {
     pub grace_secs: u64,
     /// The stricter cosine threshold used offline.
     pub match_threshold: f32,
+    /// How often grants are checked with the backend (refresh tokens: still enabled? which
+    /// groups?), seconds; also right after the backend answers again following an outage.
+    pub revalidate_secs: u64,
 }
 
 impl Default for OfflineConfig {
@@ -38,6 +41,7 @@ impl Default for OfflineConfig {
         Self {
             grace_secs: 24 * 3600,
             match_threshold: 0.5,
+            revalidate_secs: 300,
         }
     }
 }
@@ -96,6 +100,20 @@ pub struct Daemon {
     attempts: u64,
     track: Track,
     exit_pressed: bool,
+    /// The last attempt found the backend unreachable.
+    backend_lost: bool,
+    /// When grants are next checked with the backend.
+    revalidate_at_ms: Millis,
+}
+
+/// What a revalidation of the offline grants did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Revalidation {
+    pub kept: usize,
+    /// Users the backend refused (disabled, deleted, token revoked): their grants are gone.
+    pub dropped: usize,
+    /// The backend could not be reached; these grants were left as they were.
+    pub unreachable: usize,
 }
 
 /// A daemon on the embedded backend with its stores in `<data_dir>/daemon.sled`, behind an
@@ -164,6 +182,8 @@ impl Daemon {
             attempts: 0,
             track: Track::default(),
             exit_pressed: false,
+            backend_lost: false,
+            revalidate_at_ms: 0,
         }
     }
 
@@ -177,9 +197,55 @@ impl Daemon {
         self.handle(Event::Frame { face: seen }).await
     }
 
-    /// Lets timers fire.
+    /// Lets timers fire, and checks the offline grants with the backend when that is due.
     pub async fn on_tick(&mut self) -> Result<Option<Attempt>, DaemonError> {
-        self.handle(Event::Tick).await
+        let attempt = self.handle(Event::Tick).await?;
+        let now = self.clock.now_ms();
+        if now >= self.revalidate_at_ms && matches!(self.state, State::Idle) {
+            self.revalidate_at_ms = now + self.offline.revalidate_secs * 1000;
+            let outcome = self.revalidate_grants().await?;
+            if outcome.dropped > 0 {
+                tracing::info!(?outcome, "offline grants revalidated");
+            }
+        }
+        Ok(attempt)
+    }
+
+    /// Refreshes every grant's tokens: a user the backend refuses loses the grant; the groups
+    /// of the others follow the backend. The time of the last face authentication is not
+    /// moved — only a face at the door renews the grace window.
+    pub async fn revalidate_grants(&mut self) -> Result<Revalidation, DaemonError> {
+        let mut outcome = Revalidation::default();
+        for mut grant in self.grants.all()? {
+            let Some(token) = grant.refresh_token.clone() else {
+                outcome.kept += 1;
+                continue;
+            };
+            let refreshed = match self.flow.idp.refresh(&grant.username, &token).await {
+                Ok(tokens) => self
+                    .flow
+                    .verify_tokens(&tokens.id_token, &tokens.access_token)
+                    .await
+                    .map(|claims| claims.map_err(|e| e.to_string())),
+                Err(BackendError::Denied(why) | BackendError::Rejected(why)) => Ok(Err(why)),
+                Err(e) => Err(e),
+            };
+            match refreshed {
+                Ok(Ok(claims)) => {
+                    grant.groups = claims.groups();
+                    grant.tokens_expire_at_secs = claims.expires_at().unwrap_or(0);
+                    self.grants.record(&grant)?;
+                    outcome.kept += 1;
+                }
+                Ok(Err(why)) => {
+                    tracing::info!(user = %grant.username, %why, "offline grant dropped");
+                    self.grants.revoke(&grant.username)?;
+                    outcome.dropped += 1;
+                }
+                Err(_) => outcome.unreachable += 1,
+            }
+        }
+        Ok(outcome)
     }
 
     /// Reacts to the door's inputs: a press of the exit button opens the door (audited before
@@ -313,6 +379,9 @@ impl Daemon {
             .await;
         let attempt = match online {
             Ok(decision) => {
+                if std::mem::take(&mut self.backend_lost) {
+                    self.revalidate_at_ms = 0; // back online: check the grants at the next tick
+                }
                 if decision.granted {
                     self.renew_grant(&decision, &embedding)?;
                 } else if let Some(user) = &decision.user {
@@ -330,6 +399,7 @@ impl Daemon {
             }
             Err(BackendError::Unavailable(why) | BackendError::Throttled(why)) => {
                 tracing::info!(%why, "backend unreachable: deciding offline");
+                self.backend_lost = true;
                 self.decide_offline(live_since, &embedding)?
             }
             Err(other) => self.record(live_since, None, false, true, other.to_string(), None)?,
@@ -350,6 +420,8 @@ impl Daemon {
             groups: claims.groups(),
             online_at_ms: self.clock.now_ms(),
             embedding: embedding.to_bytes(),
+            refresh_token: decision.refresh_token.clone(),
+            tokens_expire_at_secs: claims.expires_at().unwrap_or(0),
         })?;
         Ok(())
     }

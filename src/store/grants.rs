@@ -30,6 +30,13 @@ pub struct Grant {
     pub online_at_ms: Millis,
     /// The embedding of the frame of that authentication.
     pub embedding: Vec<u8>,
+    /// The refresh token of that authentication: when the backend is back, it tells whether
+    /// the user is still enabled and in which groups (sealed at rest like the whole grant).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// When the tokens of the last authentication or refresh expire, Unix seconds.
+    #[serde(default)]
+    pub tokens_expire_at_secs: u64,
 }
 
 /// The offline answer.
@@ -175,6 +182,8 @@ mod tests {
             groups: vec!["staff".into()],
             online_at_ms: at,
             embedding: embedding(i, 0.0).to_bytes(),
+            refresh_token: Some(format!("refresh-{name}")),
+            tokens_expire_at_secs: 0,
         }
     }
 
@@ -216,6 +225,10 @@ mod tests {
         assert!(
             !raw.windows(5).any(|w| w == b"staff"),
             "plaintext groups on disk"
+        );
+        assert!(
+            !raw.windows(7).any(|w| w == b"refresh"),
+            "plaintext refresh token on disk"
         );
         assert_eq!(s.all().unwrap(), vec![grant("ana@example.com", 0, 0)]);
     }

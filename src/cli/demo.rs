@@ -30,17 +30,17 @@ pub struct DemoArgs {
 
 /// One enrolled person: short name, username, and the photos they walk up with (not the one
 /// they were enrolled with, when the folder has more than one).
-struct Enrolled {
+pub(super) struct Enrolled {
     name: &'static str,
     /// Whether `walks_up` is another photo than the enrolled one.
     another_photo: bool,
-    walks_up: RgbImage,
+    pub(super) walks_up: RgbImage,
     later: RgbImage,
 }
 
 /// The people of the demo: one or two enrolled, and a stranger.
-struct Cast {
-    enrolled: Vec<Enrolled>,
+pub(super) struct Cast {
+    pub(super) enrolled: Vec<Enrolled>,
     stranger: RgbImage,
 }
 
@@ -198,7 +198,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
 }
 
 /// Enrolls two people and picks a stranger, from `faces` or from the PyPI photos.
-async fn cast(backend: &EmbeddedBackend, faces: &Path) -> anyhow::Result<Cast> {
+pub(super) async fn cast(backend: &EmbeddedBackend, faces: &Path) -> anyhow::Result<Cast> {
     if !faces.is_dir() {
         return Err(anyhow!(
             "no photos at {}: pass --faces DIR (one sub-folder of photos per person; \
@@ -260,7 +260,7 @@ async fn cast(backend: &EmbeddedBackend, faces: &Path) -> anyhow::Result<Cast> {
 }
 
 /// Plays scenes at 10 frames a second, frames delivered as fast as they are analysed.
-async fn play(
+pub(super) async fn play(
     daemon: &mut Daemon,
     clock: &OffsetClock,
     scenes: Vec<Scene>,
@@ -278,7 +278,7 @@ async fn play(
 }
 
 /// Lets `ms` pass, ticking.
-async fn wait(daemon: &mut Daemon, clock: &OffsetClock, ms: u64) -> anyhow::Result<()> {
+pub(super) async fn wait(daemon: &mut Daemon, clock: &OffsetClock, ms: u64) -> anyhow::Result<()> {
     for _ in 0..ms / 100 {
         clock.jump_ms(100);
         daemon.on_tick().await?;

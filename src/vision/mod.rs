@@ -138,6 +138,7 @@ impl FaceEngine {
             let expand_prelu = options.kind == RuntimeKind::Ort;
             let (model, summary) = onnx_graph::prepare(&bytes, expand_prelu)
                 .map_err(|source| VisionError::ModelGraph { name, source })?;
+            drop(bytes);
             tracing::debug!(
                 name,
                 dequantized = summary.dequantized,
@@ -145,7 +146,7 @@ impl FaceEngine {
                 prelus_expanded = summary.prelus_expanded,
                 "model graph rewritten"
             );
-            runtime::load(&model, name, &options)
+            runtime::load(model, name, &options)
         };
         let detector = Detector::new(load(models::YUNET, "YuNet")?, config.detector.clone())?;
         let recognizer = Recognizer::new(load(models::SFACE, "SFace")?);

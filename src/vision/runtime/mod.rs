@@ -74,7 +74,7 @@ pub trait Session: Send {
 
 /// Builds a session for `model` with the chosen runtime.
 pub fn load(
-    model: &ModelProto,
+    model: ModelProto,
     name: &str,
     options: &RuntimeOptions,
 ) -> Result<Box<dyn Session>, VisionError> {
@@ -82,6 +82,6 @@ pub fn load(
         RuntimeKind::Ort => Ok(Box::new(onnxruntime::OrtSession::load(
             model, name, options,
         )?)),
-        RuntimeKind::Tract => Ok(Box::new(tract::TractSession::load(model, name, options)?)),
+        RuntimeKind::Tract => Ok(Box::new(tract::TractSession::load(&model, name, options)?)),
     }
 }

@@ -6,20 +6,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use clap::{Args, Subcommand};
+use clap::Args;
 use serde::Serialize;
 
-use super::eval_faces::{labelled_images, progress};
-use super::{Failure, GlobalArgs, load_engine, print_json};
+use crate::cli::eval_faces::{labelled_images, progress};
+use crate::cli::{Failure, GlobalArgs, load_engine, print_json};
 use crate::vision::embed::EMBEDDING_DIM;
 use crate::vision::eval::median;
 use crate::vision::{Embedding, Gallery, image_io};
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Per-stage face engine timings and 1:N search time
-    Vision(VisionBenchArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct VisionBenchArgs {
@@ -63,8 +57,7 @@ struct VisionBench {
     search: Vec<SearchTiming>,
 }
 
-pub fn run(global: &GlobalArgs, command: BenchCommand) -> Result<u8, Failure> {
-    let BenchCommand::Vision(args) = command;
+pub fn run(global: &GlobalArgs, args: VisionBenchArgs) -> Result<u8, Failure> {
     let dir = args
         .images
         .clone()
@@ -132,7 +125,7 @@ pub fn run(global: &GlobalArgs, command: BenchCommand) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn ms(since: Instant) -> f64 {
+pub(super) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 

@@ -34,6 +34,8 @@ pub struct ReplayCamera {
     shown: usize,
     sequence: u64,
     frame_interval: Duration,
+    /// Per-scene frame intervals from a script; empty means `frame_interval` for all.
+    scene_intervals: Vec<Duration>,
     clock: Arc<dyn Clock>,
     rng: u64,
 }
@@ -46,6 +48,7 @@ impl ReplayCamera {
             shown: 0,
             sequence: 0,
             frame_interval,
+            scene_intervals: Vec::new(),
             clock,
             rng: 0x9E37_79B9_7F4A_7C15,
         }
@@ -75,13 +78,18 @@ impl ReplayCamera {
 }
 
 impl ReplayCamera {
-    /// Every JPEG or PNG of `dir`, in name order, one frame each, as recorded.
+    /// Every JPEG or PNG of `dir`, in name order, one frame each, as recorded — or, when `dir`
+    /// holds a `script.txt`, that script (see [`ReplayCamera::from_script`]).
     pub fn from_dir(
         dir: &std::path::Path,
         limits: &crate::vision::ImageLimits,
         frame_interval: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CameraError> {
+        let script = dir.join(SCRIPT_FILE);
+        if script.is_file() {
+            return Self::from_script(&script, limits, clock);
+        }
         let unavailable = |e: String| CameraError::Unavailable(format!("{}: {e}", dir.display()));
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| unavailable(e.to_string()))?
@@ -111,6 +119,64 @@ impl ReplayCamera {
     }
 }
 
+/// The name of the optional script in a replay folder.
+pub const SCRIPT_FILE: &str = "script.txt";
+
+impl ReplayCamera {
+    /// A scripted replay: one scene per line, `IMAGE FRAMES INTERVAL_MS [still|live]`, where
+    /// IMAGE is a file beside the script or `-` for no one in view; `#` starts a comment.
+    pub fn from_script(
+        script: &std::path::Path,
+        limits: &crate::vision::ImageLimits,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CameraError> {
+        let bad = |line: usize, e: String| {
+            CameraError::Unavailable(format!("{}:{line}: {e}", script.display()))
+        };
+        let text = std::fs::read_to_string(script).map_err(|e| bad(0, e.to_string()))?;
+        let base = script.parent().unwrap_or(std::path::Path::new("."));
+        let (mut scenes, mut intervals) = (Vec::new(), Vec::new());
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let [image, frames, interval, rest @ ..] = words.as_slice() else {
+                return Err(bad(
+                    n + 1,
+                    "expected IMAGE FRAMES INTERVAL_MS [still|live]".into(),
+                ));
+            };
+            let number = |w: &str, what: &str| {
+                w.parse::<u64>()
+                    .map_err(|_| bad(n + 1, format!("{what} `{w}` is not a whole number")))
+            };
+            let motion = match rest {
+                [] | ["still"] => Motion::Still,
+                ["live"] => Motion::Live,
+                other => return Err(bad(n + 1, format!("unknown motion {other:?}"))),
+            };
+            let image = match *image {
+                "-" => None,
+                file => Some(
+                    crate::vision::image_io::load(&base.join(file), limits)
+                        .map_err(|e| bad(n + 1, format!("{file}: {e}")))?,
+                ),
+            };
+            scenes.push(Scene {
+                image,
+                frames: number(frames, "FRAMES")? as usize,
+                motion,
+            });
+            intervals.push(Duration::from_millis(number(interval, "INTERVAL_MS")?));
+        }
+        let mut camera = Self::new(scenes, Duration::ZERO, clock);
+        camera.scene_intervals = intervals;
+        Ok(camera)
+    }
+}
+
 impl FrameSource for ReplayCamera {
     fn next_frame(&mut self) -> Result<Frame, CameraError> {
         while self
@@ -126,8 +192,13 @@ impl FrameSource for ReplayCamera {
         };
         self.shown += 1;
         self.sequence += 1;
-        if !self.frame_interval.is_zero() {
-            std::thread::sleep(self.frame_interval);
+        let interval = self
+            .scene_intervals
+            .get(self.scene)
+            .copied()
+            .unwrap_or(self.frame_interval);
+        if !interval.is_zero() {
+            std::thread::sleep(interval);
         }
         let image = match (&scene.image, scene.motion) {
             (None, _) => RgbImage::from_pixel(320, 240, image::Rgb([40, 40, 40])),
@@ -177,6 +248,33 @@ mod tests {
         }
         assert_ne!(cam.next_frame().unwrap().image, photo(), "the empty scene");
         assert_eq!(cam.next_frame().unwrap_err(), CameraError::Ended);
+    }
+
+    #[test]
+    fn a_script_plays_its_scenes_and_a_bad_line_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        photo().save(dir.path().join("ana.png")).unwrap();
+        let script = dir.path().join(SCRIPT_FILE);
+        std::fs::write(&script, "# a morning\n- 2 0\nana.png 3 0 live\n").unwrap();
+        let limits = crate::vision::ImageLimits::default();
+        let clock = Arc::new(ManualClock::at(0));
+        let mut cam =
+            ReplayCamera::from_dir(dir.path(), &limits, Duration::ZERO, clock.clone()).unwrap();
+        let frames: Vec<_> = std::iter::from_fn(|| cam.next_frame().ok()).collect();
+        assert_eq!(frames.len(), 5);
+        assert_ne!(frames[2].image, frames[3].image, "the live scene moves");
+        assert_eq!(frames[2].image.dimensions(), photo().dimensions());
+
+        std::fs::write(&script, "ana.png 3\n").unwrap();
+        let err = ReplayCamera::from_script(&script, &limits, clock.clone())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("script.txt:1"), "{err}");
+        std::fs::write(&script, "ana.png three 0\n").unwrap();
+        let err = ReplayCamera::from_script(&script, &limits, clock)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("`three`"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,10 @@ fn the_service_notifies_is_watched_and_relocks_after_every_stop() {
     assert!(value("WatchdogSec").parse::<u32>().unwrap() > 0);
     assert!(value("ExecStart").ends_with(" run"));
     assert!(value("ExecStopPost").ends_with(" relock"));
+    assert!(
+        values("Environment").contains(&"MALLOC_MMAP_THRESHOLD_=131072".to_string()),
+        "the allocator setting `facegate bench e2e` measures with"
+    );
     // The exit code `facegate` uses for a broken config.
     assert_eq!(value("RestartPreventExitStatus"), "78");
 }

@@ -134,19 +134,7 @@ impl FaceEngine {
         let options = config.runtime_options();
         let load = |file: models::ModelFile, name: &'static str| {
             let bytes = models::read_verified(&dir, file)?;
-            // Only ONNX Runtime gains from the PRelu rewrite (measured: tract runs SFace no faster).
-            let expand_prelu = options.kind == RuntimeKind::Ort;
-            let (model, summary) = onnx_graph::prepare(&bytes, expand_prelu)
-                .map_err(|source| VisionError::ModelGraph { name, source })?;
-            drop(bytes);
-            tracing::debug!(
-                name,
-                dequantized = summary.dequantized,
-                dropped_inputs = summary.dropped_inputs,
-                prelus_expanded = summary.prelus_expanded,
-                "model graph rewritten"
-            );
-            runtime::load(model, name, &options)
+            runtime::load(&bytes, name, &options)
         };
         let detector = Detector::new(load(models::YUNET, "YuNet")?, config.detector.clone())?;
         let recognizer = Recognizer::new(load(models::SFACE, "SFace")?);

@@ -13,10 +13,12 @@
 use std::collections::{HashMap, HashSet};
 
 use prost::Message;
-use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_proto::{self, DataType};
 use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
 use tract_onnx::pb::type_proto;
-use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+use tract_onnx::pb::{
+    AttributeProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto, ValueInfoProto,
+};
 
 /// Why a graph could not be rewritten.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,54 @@ pub enum GraphError {
     NoGraph,
     #[error("DequantizeLinear `{node}`: {problem}")]
     Dequantize { node: String, problem: String },
+    #[error("cannot write the external weights: {0}")]
+    Weights(#[from] std::io::Error),
+}
+
+/// Where folded weights go instead of the graph: ONNX external data in `file_name`, written
+/// to `sink` as little-endian f32. ONNX Runtime maps such a file rather than copying it, and
+/// the f32 weights never sit on the heap of this process (SFace's are 38 MB).
+pub struct ExternalWeights<'a> {
+    pub file_name: &'a str,
+    pub sink: &'a mut dyn std::io::Write,
+    /// Tensors with fewer values stay inline.
+    pub min_values: usize,
+    written: u64,
+}
+
+impl<'a> ExternalWeights<'a> {
+    pub fn new(file_name: &'a str, sink: &'a mut dyn std::io::Write, min_values: usize) -> Self {
+        Self {
+            file_name,
+            sink,
+            min_values,
+            written: 0,
+        }
+    }
+
+    /// Writes `values` and points `tensor` at them.
+    fn store(
+        &mut self,
+        tensor: &mut TensorProto,
+        values: impl Iterator<Item = f32>,
+    ) -> std::io::Result<()> {
+        let offset = self.written;
+        for value in values {
+            self.sink.write_all(&value.to_le_bytes())?;
+            self.written += 4;
+        }
+        let entry = |key: &str, value: String| StringStringEntryProto {
+            key: key.into(),
+            value,
+        };
+        tensor.data_location = Some(tensor_proto::DataLocation::External as i32);
+        tensor.external_data = vec![
+            entry("location", self.file_name.into()),
+            entry("offset", offset.to_string()),
+            entry("length", (self.written - offset).to_string()),
+        ];
+        Ok(())
+    }
 }
 
 /// What the rewrite changed, for logs and tests.
@@ -38,13 +88,15 @@ pub struct RewriteSummary {
 }
 
 /// Decodes `bytes`, rewrites the graph and returns the model ready for either runtime.
-/// `expand_prelu` turns constant-slope `PRelu` into elementwise ops (see the module docs).
+/// `expand_prelu` turns constant-slope `PRelu` into elementwise ops (see the module docs);
+/// with `external`, large folded weights are written there instead of into the graph.
 pub fn prepare(
     bytes: &[u8],
     expand_prelu: bool,
+    external: Option<&mut ExternalWeights>,
 ) -> Result<(ModelProto, RewriteSummary), GraphError> {
     let mut model = ModelProto::decode(bytes)?;
-    let mut summary = rewrite(&mut model)?;
+    let mut summary = rewrite(&mut model, external)?;
     if expand_prelu {
         summary.prelus_expanded = expand_prelus(&mut model);
     }
@@ -56,7 +108,10 @@ pub fn encode(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()
 }
 
-fn rewrite(model: &mut ModelProto) -> Result<RewriteSummary, GraphError> {
+fn rewrite(
+    model: &mut ModelProto,
+    mut external: Option<&mut ExternalWeights>,
+) -> Result<RewriteSummary, GraphError> {
     let graph = model.graph.as_mut().ok_or(GraphError::NoGraph)?;
     let mut summary = RewriteSummary::default();
 
@@ -65,6 +120,12 @@ fn rewrite(model: &mut ModelProto) -> Result<RewriteSummary, GraphError> {
         .drain(..)
         .map(|t| (t.name.clone(), t))
         .collect();
+    // How many nodes read each value: a quantized weight is freed as soon as its last reader
+    // is folded, so the f32 copy never sits beside every int8 original (peak memory at start).
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for name in graph.node.iter().flat_map(|n| n.input.iter()) {
+        *readers.entry(name.clone()).or_default() += 1;
+    }
     let mut kept_nodes = Vec::with_capacity(graph.node.len());
     for node in graph.node.drain(..) {
         let foldable = node.op_type == "DequantizeLinear"
@@ -74,7 +135,15 @@ fn rewrite(model: &mut ModelProto) -> Result<RewriteSummary, GraphError> {
                 .iter()
                 .all(|name| name.is_empty() || constants.contains_key(name));
         if foldable {
-            let folded = dequantize(&node, &constants)?;
+            let folded = dequantize(&node, &constants, external.as_deref_mut())?;
+            for input in &node.input {
+                if let Some(count) = readers.get_mut(input) {
+                    *count -= 1;
+                    if *count == 0 && !graph.output.iter().any(|o| &o.name == input) {
+                        constants.remove(input);
+                    }
+                }
+            }
             constants.insert(folded.name.clone(), folded);
             summary.dequantized += 1;
         } else {
@@ -122,9 +191,16 @@ fn expand_prelus(model: &mut ModelProto) -> usize {
     let Some(graph) = model.graph.as_mut() else {
         return 0;
     };
+    let slope_names: HashSet<&str> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "PRelu" && n.input.len() == 2)
+        .map(|n| n.input[1].as_str())
+        .collect();
     let slopes: HashMap<String, (Vec<i64>, Vec<f32>)> = graph
         .initializer
         .iter()
+        .filter(|t| slope_names.contains(t.name.as_str()))
         .filter_map(|t| Some((t.name.clone(), (t.dims.clone(), floats(t).ok()?))))
         .collect();
     let mut expanded = 0;
@@ -203,6 +279,7 @@ fn free_dims(value: &mut ValueInfoProto, free: impl Fn(usize) -> bool) {
 fn dequantize(
     node: &NodeProto,
     constants: &HashMap<String, TensorProto>,
+    external: Option<&mut ExternalWeights>,
 ) -> Result<TensorProto, GraphError> {
     let fail = |problem: String| GraphError::Dequantize {
         node: node.name.clone(),
@@ -221,10 +298,13 @@ fn dequantize(
         .first()
         .ok_or_else(|| fail("no output".into()))?;
 
-    let values = integers(x).map_err(&fail)?;
+    let values = Quantized::of(x).map_err(&fail)?;
     let scales = floats(scale).map_err(&fail)?;
     let zero_points = match get(2) {
-        Some(zp) => integers(zp).map_err(&fail)?,
+        Some(zp) => {
+            let zp = Quantized::of(zp).map_err(&fail)?;
+            (0..zp.len()).map(|i| zp.get(i)).collect()
+        }
         None => vec![0; scales.len()],
     };
     if zero_points.len() != scales.len() {
@@ -272,21 +352,23 @@ fn dequantize(
         }
     };
 
-    let float_data = values
-        .iter()
-        .enumerate()
-        .map(|(i, &q)| {
-            let s = scale_index(i);
-            (q - zero_points[s]) as f32 * scales[s]
-        })
-        .collect();
-    Ok(TensorProto {
+    let folded = (0..values.len()).map(|i| {
+        let s = scale_index(i);
+        (values.get(i) - zero_points[s]) as f32 * scales[s]
+    });
+    let mut tensor = TensorProto {
         dims: x.dims.clone(),
         data_type: DataType::Float as i32,
-        float_data,
         name: output.clone(),
         ..Default::default()
-    })
+    };
+    match external {
+        Some(external) if values.len() >= external.min_values => {
+            external.store(&mut tensor, folded)?
+        }
+        _ => tensor.float_data = folded.collect(),
+    }
+    Ok(tensor)
 }
 
 fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
@@ -296,17 +378,41 @@ fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
         .map(|a| a.i)
 }
 
-fn integers(t: &TensorProto) -> Result<Vec<i32>, String> {
-    let kind = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
-    let from_raw = !t.raw_data.is_empty();
-    match kind {
-        DataType::Int8 if from_raw => Ok(t.raw_data.iter().map(|&b| b as i8 as i32).collect()),
-        DataType::Uint8 if from_raw => Ok(t.raw_data.iter().map(|&b| b as i32).collect()),
-        DataType::Int8 | DataType::Uint8 => Ok(t.int32_data.clone()),
-        other => Err(format!(
-            "`{}` is {other:?}; only int8 and uint8 are supported",
-            t.name
-        )),
+/// The integers of a quantized tensor, read in place (no widened copy of a large weight).
+enum Quantized<'a> {
+    Int8(&'a [u8]),
+    Uint8(&'a [u8]),
+    Int32(&'a [i32]),
+}
+
+impl<'a> Quantized<'a> {
+    fn of(t: &'a TensorProto) -> Result<Self, String> {
+        let kind = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
+        let from_raw = !t.raw_data.is_empty();
+        match kind {
+            DataType::Int8 if from_raw => Ok(Self::Int8(&t.raw_data)),
+            DataType::Uint8 if from_raw => Ok(Self::Uint8(&t.raw_data)),
+            DataType::Int8 | DataType::Uint8 => Ok(Self::Int32(&t.int32_data)),
+            other => Err(format!(
+                "`{}` is {other:?}; only int8 and uint8 are supported",
+                t.name
+            )),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Int8(v) | Self::Uint8(v) => v.len(),
+            Self::Int32(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> i32 {
+        match self {
+            Self::Int8(v) => v[i] as i8 as i32,
+            Self::Uint8(v) => v[i] as i32,
+            Self::Int32(v) => v[i],
+        }
     }
 }
 
@@ -384,7 +490,7 @@ mod tests {
         let q = int8("q", &[2, 5], &[1, 2, 3, 4, 5, -1, -2, -3, -4, -5]);
         let s = f32s("s", &[2, 3], &[1.0, 10.0, 100.0, 0.5, 0.25, 2.0]);
         let z = int8("z", &[2, 3], &[0, 1, 0, 0, 0, 1]);
-        let out = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z])).unwrap();
+        let out = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z]), None).unwrap();
         assert_eq!(out.dims, vec![2, 5]);
         assert_eq!(
             out.float_data,
@@ -397,12 +503,12 @@ mod tests {
         let q = int8("q", &[2, 2], &[2, 4, 6, 8]);
         let s = f32s("s", &[2], &[0.5, 2.0]);
         let z = int8("z", &[2], &[0, 2]);
-        let out = dequantize(&dq_node(None, 0), &constants(vec![q.clone(), s, z])).unwrap();
+        let out = dequantize(&dq_node(None, 0), &constants(vec![q.clone(), s, z]), None).unwrap();
         assert_eq!(out.float_data, vec![1.0, 2.0, 8.0, 12.0]);
 
         let s = f32s("s", &[], &[0.5]);
         let z = int8("z", &[], &[1]);
-        let out = dequantize(&dq_node(None, 1), &constants(vec![q, s, z])).unwrap();
+        let out = dequantize(&dq_node(None, 1), &constants(vec![q, s, z]), None).unwrap();
         assert_eq!(out.float_data, vec![0.5, 1.5, 2.5, 3.5]);
     }
 
@@ -411,7 +517,7 @@ mod tests {
         let q = int8("q", &[2, 4], &[0; 8]);
         let s = f32s("s", &[2, 1], &[1.0, 1.0]);
         let z = int8("z", &[2, 1], &[0, 0]);
-        let err = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z])).unwrap_err();
+        let err = dequantize(&dq_node(Some(2), 1), &constants(vec![q, s, z]), None).unwrap_err();
         assert!(err.to_string().contains("expected 4"), "{err}");
     }
 
@@ -443,7 +549,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let summary = rewrite(&mut model).unwrap();
+        let summary = rewrite(&mut model, None).unwrap();
         assert_eq!(
             summary,
             RewriteSummary {
@@ -458,5 +564,45 @@ mod tests {
         assert_eq!(graph.initializer.len(), 1);
         assert_eq!(graph.initializer[0].float_data, vec![6.0, 8.0]);
         assert!(graph.value_info.is_empty());
+    }
+
+    #[test]
+    fn large_folded_weights_go_to_external_data_with_the_same_values() {
+        let node = dq_node(Some(2), 1);
+        let make = || {
+            constants(vec![
+                int8("q", &[1, 4], &[1, 2, 3, 4]),
+                f32s("s", &[1, 2], &[0.5, 2.0]),
+                int8("z", &[1, 2], &[0, 1]),
+            ])
+        };
+        let inline = dequantize(&node, &make(), None).unwrap();
+        let mut file = vec![0u8; 0];
+        let mut external = ExternalWeights::new("w.bin", &mut file, 4);
+        let moved = dequantize(&node, &make(), Some(&mut external)).unwrap();
+        assert!(moved.float_data.is_empty());
+        let place: Vec<(&str, &str)> = moved
+            .external_data
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            place,
+            vec![("location", "w.bin"), ("offset", "0"), ("length", "16")]
+        );
+        let floats: Vec<f32> = file
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(floats, inline.float_data);
+
+        let mut file = vec![0u8; 0];
+        let mut external = ExternalWeights::new("w.bin", &mut file, 5);
+        let small = dequantize(&node, &make(), Some(&mut external)).unwrap();
+        assert_eq!(
+            small.float_data, inline.float_data,
+            "below min_values: inline"
+        );
+        assert!(file.is_empty());
     }
 }

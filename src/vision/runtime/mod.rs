@@ -13,7 +13,7 @@ use tract_onnx::pb::ModelProto;
 
 pub use onnxruntime::default_library_path;
 
-use super::VisionError;
+use super::{VisionError, onnx_graph};
 
 /// Which runtime executes the models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -72,16 +72,43 @@ pub trait Session: Send {
     fn output_names(&self) -> &[String];
 }
 
-/// Builds a session for `model` with the chosen runtime.
+/// Builds a session from a model's verified ONNX bytes with the chosen runtime; each runtime
+/// rewrites the graph as it needs (see [`super::onnx_graph`]).
 pub fn load(
-    model: ModelProto,
-    name: &str,
+    bytes: &[u8],
+    name: &'static str,
     options: &RuntimeOptions,
 ) -> Result<Box<dyn Session>, VisionError> {
     match options.kind {
         RuntimeKind::Ort => Ok(Box::new(onnxruntime::OrtSession::load(
-            model, name, options,
+            bytes, name, options,
         )?)),
-        RuntimeKind::Tract => Ok(Box::new(tract::TractSession::load(&model, name, options)?)),
+        RuntimeKind::Tract => {
+            // Only ONNX Runtime gains from the PRelu rewrite (measured: tract runs SFace no
+            // faster), and tract reads its weights from the graph.
+            let (model, summary) = prepare(bytes, name, false, None)?;
+            log_rewrite(name, &summary);
+            Ok(Box::new(tract::TractSession::load(&model, name, options)?))
+        }
     }
+}
+
+fn prepare(
+    bytes: &[u8],
+    name: &'static str,
+    expand_prelu: bool,
+    external: Option<&mut onnx_graph::ExternalWeights>,
+) -> Result<(ModelProto, onnx_graph::RewriteSummary), VisionError> {
+    onnx_graph::prepare(bytes, expand_prelu, external)
+        .map_err(|source| VisionError::ModelGraph { name, source })
+}
+
+fn log_rewrite(name: &str, summary: &onnx_graph::RewriteSummary) {
+    tracing::debug!(
+        name,
+        dequantized = summary.dequantized,
+        dropped_inputs = summary.dropped_inputs,
+        prelus_expanded = summary.prelus_expanded,
+        "model graph rewritten"
+    );
 }

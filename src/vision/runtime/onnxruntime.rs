@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 use ort::session::Session as OrtInner;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
-use tract_onnx::pb::ModelProto;
 
 use super::{Output, RuntimeOptions, Session};
 use crate::vision::{VisionError, models, onnx_graph};
@@ -59,11 +58,9 @@ pub struct OrtSession {
 }
 
 impl OrtSession {
-    /// Takes the model by value: its weights are freed before ONNX Runtime builds its own
-    /// copy, which keeps the peak memory of a start down.
     pub fn load(
-        model: ModelProto,
-        name: &str,
+        bytes: &[u8],
+        name: &'static str,
         options: &RuntimeOptions,
     ) -> Result<Self, VisionError> {
         let library = match &options.ort_library {
@@ -72,7 +69,7 @@ impl OrtSession {
         };
         let env = environment(&library)?;
         let err = |e: ort::Error| VisionError::Runtime(format!("ONNX Runtime, {name}: {e}"));
-        let mut session = OrtInner::builder(&env)
+        let session = OrtInner::builder(&env)
             .map_err(err)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| err(e.into()))?
@@ -84,9 +81,7 @@ impl OrtSession {
             // (`facegate bench vision`: embed 20.6 ms without, 23.0 ms with, medians).
             .with_prepacking(false)
             .map_err(|e| err(e.into()))?;
-        let bytes = onnx_graph::encode(&model);
-        drop(model);
-        let session = session.commit_from_memory(&bytes).map_err(err)?;
+        let session = commit_with_mapped_weights(session, bytes, name)?;
         let outputs = session
             .outputs()
             .iter()
@@ -94,6 +89,43 @@ impl OrtSession {
             .collect();
         Ok(Self { session, outputs })
     }
+}
+
+/// Prepares the graph with its large weights written to a file that ONNX Runtime maps
+/// (external data), writes the graph beside it, and builds the session from the file. Mapped,
+/// the weights are paged in once and never copied, and the f32 weights never sit on this
+/// process's heap; from bytes in memory, ONNX Runtime kept its own copy next to ours. The
+/// files are deleted once the session is made; the mapping stays valid.
+fn commit_with_mapped_weights(
+    mut builder: ort::session::builder::SessionBuilder,
+    bytes: &[u8],
+    name: &'static str,
+) -> Result<OrtInner, VisionError> {
+    use std::io::Write;
+    const WEIGHTS: &str = "weights.bin";
+    let io = |e: std::io::Error| {
+        VisionError::Runtime(format!(
+            "ONNX Runtime, {name}: cannot write the model's weights under {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("facegate-model-")
+        .tempdir()
+        .map_err(io)?;
+    let file = std::fs::File::create(dir.path().join(WEIGHTS)).map_err(io)?;
+    let mut sink = std::io::BufWriter::new(file);
+    let mut external = onnx_graph::ExternalWeights::new(WEIGHTS, &mut sink, 4096);
+    let (model, summary) = super::prepare(bytes, name, true, Some(&mut external))?;
+    super::log_rewrite(name, &summary);
+    sink.flush().map_err(io)?;
+    drop(sink);
+    let graph = dir.path().join("model.onnx");
+    std::fs::write(&graph, onnx_graph::encode(&model)).map_err(io)?;
+    drop(model);
+    builder
+        .commit_from_file(&graph)
+        .map_err(|e| VisionError::Runtime(format!("ONNX Runtime, {name}: {e}")))
 }
 
 impl Session for OrtSession {

@@ -204,6 +204,13 @@ impl Config {
                 l.min_jitter, l.max_jitter
             ));
         }
+        if l.head_turn && l.head_turn_yaw >= v.quality.max_yaw {
+            problems.push(format!(
+                "liveness.head_turn_yaw ({}) must be below vision.quality.max_yaw ({}): a face \
+                 turned that far is refused by the quality gate",
+                l.head_turn_yaw, v.quality.max_yaw
+            ));
+        }
         let o = &self.offline;
         let online_valid = (-1.0..=1.0).contains(&self.vision.match_threshold);
         if online_valid && !(self.vision.match_threshold..=1.0).contains(&o.match_threshold) {

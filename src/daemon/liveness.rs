@@ -4,7 +4,9 @@
 //! replay of one frame, shows neither and is refused before any frame leaves the device.
 //!
 //! What this does not stop: a photo moved by hand in front of the camera, a video replayed on a
-//! screen, a mask. docs/security.md says so; active checks (blink, head turn) narrow it further.
+//! screen, a mask. docs/security.md says so. The optional active check (a head turned both ways
+//! while tracked, asked for by a sign at the door) narrows it: a flat photo turned by hand
+//! shows no nose moving across the eye line in both directions.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +24,11 @@ pub struct LivenessConfig {
     pub max_jitter: f32,
     /// Lowest spread of yaw across the track (head turning a little, as people do).
     pub min_yaw_spread: f32,
+    /// Active check: the person must turn their head to each side while tracked.
+    pub head_turn: bool,
+    /// How far each way: the nose's offset from the eyes' midpoint along the eye line, in eye
+    /// distances (about 0.15 is a 15° turn). Must stay below `vision.quality.max_yaw`.
+    pub head_turn_yaw: f32,
 }
 
 impl Default for LivenessConfig {
@@ -31,6 +38,8 @@ impl Default for LivenessConfig {
             min_jitter: 0.004,
             max_jitter: 0.25,
             min_yaw_spread: 0.005,
+            head_turn: false,
+            head_turn_yaw: 0.15,
         }
     }
 }
@@ -105,6 +114,33 @@ pub fn assess(track: &[(Landmarks, f32)], config: &LivenessConfig) -> LivenessVe
         );
     }
     verdict(true, "natural motion".into(), jitter, yaw_spread)
+}
+
+/// The active check over the whole track: yaw at or beyond `-head_turn_yaw` in some frame and
+/// at or beyond `+head_turn_yaw` in another. Not yet seen is "not live yet": the track goes on.
+pub fn assess_head_turn(track: &[(Landmarks, f32)], config: &LivenessConfig) -> LivenessVerdict {
+    let (lo, hi) = track
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, yaw)| {
+            (lo.min(*yaw), hi.max(*yaw))
+        });
+    let turn = config.head_turn_yaw;
+    let (left, right) = (lo <= -turn, hi >= turn);
+    let reason = match (left, right) {
+        (true, true) => "head turned both ways".to_string(),
+        (false, false) => {
+            format!("waiting for a head turn (yaw {lo:.2}..{hi:.2}, need ±{turn:.2})")
+        }
+        (true, false) | (false, true) => {
+            format!("waiting for a head turn the other way (yaw {lo:.2}..{hi:.2}, need ±{turn:.2})")
+        }
+    };
+    LivenessVerdict {
+        live: left && right,
+        reason,
+        jitter: 0.0,
+        yaw_spread: (hi - lo).max(0.0),
+    }
 }
 
 /// Mean displacement of the five landmarks between two frames, after removing the common
@@ -200,5 +236,25 @@ mod tests {
             .collect();
         let v = assess(&track, &LivenessConfig::default());
         assert!(v.reason.contains("no pose change"), "{v:?}");
+    }
+
+    #[test]
+    fn the_active_check_needs_a_turn_to_each_side() {
+        let config = LivenessConfig {
+            head_turn: true,
+            ..LivenessConfig::default()
+        };
+        let yaws = |ys: &[f32]| -> Vec<(Landmarks, f32)> {
+            ys.iter().map(|&y| moved(0.0, 0.0, y)).collect()
+        };
+        let still = assess_head_turn(&yaws(&[0.0, 0.02, -0.01]), &config);
+        assert!(!still.live && still.reason.contains("waiting"), "{still:?}");
+        let one_way = assess_head_turn(&yaws(&[0.0, 0.1, 0.2, 0.1]), &config);
+        assert!(
+            !one_way.live && one_way.reason.contains("other way"),
+            "{one_way:?}"
+        );
+        let both = assess_head_turn(&yaws(&[0.0, 0.2, 0.0, -0.18, 0.0]), &config);
+        assert!(both.live, "{both:?}");
     }
 }

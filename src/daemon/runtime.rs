@@ -73,6 +73,9 @@ pub struct Attempt {
     pub relay: LockState,
 }
 
+/// A track remembers this many frames (10 s at 10 frames a second) for liveness.
+const MAX_TRACK_FRAMES: usize = 100;
+
 /// The frames of the face being followed.
 #[derive(Default)]
 struct Track {
@@ -299,6 +302,9 @@ impl Daemon {
         }
         let (yaw, _) = quality::pose(&face);
         self.track.landmarks.push((face.landmarks, yaw));
+        if self.track.landmarks.len() > MAX_TRACK_FRAMES {
+            self.track.landmarks.remove(0);
+        }
         let rank = face.score * face.bbox.width.min(face.bbox.height);
         if self
             .track
@@ -327,7 +333,11 @@ impl Daemon {
                     {
                         let window = &self.track.landmarks
                             [self.track.landmarks.len() - self.liveness.min_frames..];
-                        let verdict = liveness::assess(window, &self.liveness);
+                        let mut verdict = liveness::assess(window, &self.liveness);
+                        if verdict.live && self.liveness.head_turn {
+                            verdict =
+                                liveness::assess_head_turn(&self.track.landmarks, &self.liveness);
+                        }
                         live_since = now;
                         queue.push(Event::LivenessChecked { live: verdict.live });
                     }

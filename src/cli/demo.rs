@@ -115,7 +115,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
             if attempts.is_empty() {
                 println!(
                     "{t:>7.1}s  {label:<44} {:<22} {:>6}  {:<8} {:<8} {:>7}",
-                    "-", "-", "none", "locked", "-"
+                    "-", "-", "not sent", "locked", "-"
                 );
             }
             for a in attempts {
@@ -185,7 +185,8 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         .ship(&mut crate::store::audit::JsonLinesSink::new(
             data.join("audit.jsonl"),
         ))?;
-    println!("\n* decided offline, from the grant of the user's last online sign-in (grace 1 h).");
+    println!("\nnot sent: no live face in view, so no frame left the device.");
+    println!("* decided offline, from the grant of the user's last online sign-in (grace 1 h).");
     println!(
         "summary: {} granted, {} denied, {} audit events shipped; face→relay median {:.0} ms; relay {}",
         tally.0,

@@ -312,7 +312,7 @@ fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
     };
     assert!(row("ana walks up").contains("GRANTED "), "{text}");
     assert!(row("a stranger walks up").contains("DENIED"), "{text}");
-    assert!(row("a still photo").contains("none"), "{text}");
+    assert!(row("a still photo").contains("not sent"), "{text}");
     assert!(row("network down").contains("GRANTED*"), "{text}");
     assert!(row("1 h later").contains("DENIED*"), "{text}");
     assert!(text.contains("relay locked"), "{text}");

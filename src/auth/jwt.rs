@@ -23,6 +23,11 @@ pub struct Jwk {
     pub x: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// RSA modulus and exponent (Cognito's RS256 keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
 }
 
 /// A JWKS document: `{"keys": [...]}`.
@@ -143,8 +148,9 @@ pub fn verify(
     };
     let header: Map<String, Value> = decode_json(h64)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    if alg != "ES256" {
-        // Only what facegate's keys use; `none`, HS256 and anything unknown are refused here.
+    if alg != "ES256" && alg != "RS256" {
+        // Only what the embedded pool (ES256) and Cognito (RS256) sign with; `none`, HS256
+        // and anything unknown are refused here.
         return Err(JwtError::Algorithm(alg.to_string()));
     }
     let kid = header
@@ -164,7 +170,11 @@ pub fn verify(
     let signature = URL_SAFE_NO_PAD
         .decode(s64)
         .map_err(|_| JwtError::Malformed("signature is not base64url"))?;
-    verify_es256(key, format!("{h64}.{p64}").as_bytes(), &signature)?;
+    let message = format!("{h64}.{p64}");
+    match key_alg {
+        "ES256" => verify_es256(key, message.as_bytes(), &signature)?,
+        _ => verify_rs256(key, message.as_bytes(), &signature)?,
+    }
 
     let claims = Claims(decode_json(p64)?);
     check_claims(&claims, expect, token_use, now_secs)?;
@@ -212,6 +222,7 @@ fn check_claims(
 fn key_algorithm(key: &Jwk) -> Result<&'static str, JwtError> {
     match (key.kty.as_str(), key.crv.as_deref()) {
         ("EC", Some("P-256")) => Ok("ES256"),
+        ("RSA", _) => Ok("RS256"),
         (kty, crv) => Err(JwtError::UnsupportedKey(format!("kty {kty}, crv {crv:?}"))),
     }
 }
@@ -230,6 +241,32 @@ fn verify_es256(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JwtEr
         .map_err(|_| JwtError::UnsupportedKey("EC point not on P-256".into()))?;
     let signature =
         p256::ecdsa::Signature::from_slice(signature).map_err(|_| JwtError::Signature)?;
+    verifying
+        .verify(message, &signature)
+        .map_err(|_| JwtError::Signature)
+}
+
+/// RSA keys shorter than this are refused.
+const MIN_RSA_BITS: usize = 2048;
+
+fn verify_rs256(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JwtError> {
+    use rsa::signature::Verifier as _;
+    let number = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .map(|bytes| rsa::BigUint::from_bytes_be(&bytes))
+            .ok_or_else(|| JwtError::UnsupportedKey("RSA key without n and e".into()))
+    };
+    let public = rsa::RsaPublicKey::new(number(&key.n)?, number(&key.e)?)
+        .map_err(|e| JwtError::UnsupportedKey(format!("RSA key: {e}")))?;
+    if rsa::traits::PublicKeyParts::size(&public) * 8 < MIN_RSA_BITS {
+        return Err(JwtError::UnsupportedKey(format!(
+            "RSA key shorter than {MIN_RSA_BITS} bits"
+        )));
+    }
+    let verifying = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+    let signature =
+        rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| JwtError::Signature)?;
     verifying
         .verify(message, &signature)
         .map_err(|_| JwtError::Signature)

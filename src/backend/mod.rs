@@ -1,6 +1,7 @@
 //! The identity backend: ports (traits) for the services the seed design uses, the trigger
 //! logic written once over them, and the adapters (the embedded, on-device one here; AWS later).
 
+pub mod aws;
 pub mod embedded;
 pub mod fault;
 pub mod ports;

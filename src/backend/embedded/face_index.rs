@@ -80,35 +80,8 @@ impl LocalFaceIndex {
     /// The embedding of the one face of `image`, refusing what enrollment must not accept.
     pub async fn enrollable_embedding(&self, image: &[u8]) -> Result<Embedding, BackendError> {
         let image = image.to_vec();
-        self.with_engine(move |engine| {
-            let frame = engine.decode(&image).map_err(vision)?;
-            let faces = engine.detect(&frame).map_err(vision)?;
-            let Some(largest) = faces.first() else {
-                return Err(BackendError::Rejected("no face in the photo".into()));
-            };
-            // A face counts as another person when it is confidently detected and at least
-            // half the size of the main one; a distant passer-by at the edge does not.
-            let side = |f: &crate::vision::Face| f.bbox.width.min(f.bbox.height);
-            let min_score = engine.config().quality.min_score;
-            let people = faces
-                .iter()
-                .filter(|f| f.score >= min_score && side(f) >= side(largest) / 2.0)
-                .count();
-            if people > 1 {
-                return Err(BackendError::Rejected(format!(
-                    "{people} faces in the photo; an enrollment photo must show one person"
-                )));
-            }
-            let described = engine.describe(&frame, &faces[0]).map_err(vision)?;
-            if !described.quality.passed {
-                return Err(BackendError::Rejected(format!(
-                    "the face fails the quality gate: {}",
-                    described.quality.reasons.join("; ")
-                )));
-            }
-            Ok(described.embedding)
-        })
-        .await
+        self.with_engine(move |engine| enrollable_face(engine, &image))
+            .await
     }
 
     /// The embedding of the largest face of `image`.
@@ -190,4 +163,36 @@ impl FaceIndex for LocalFaceIndex {
         self.tree.flush().map_err(internal)?;
         Ok(())
     }
+}
+
+/// The embedding of the one face of `image`, refusing what enrollment must not accept: no
+/// face, several prominent faces, a face that fails the quality gate. Shared by the embedded
+/// backend and AWS enrollment (which checks photos on the device before uploading them).
+pub fn enrollable_face(engine: &mut FaceEngine, image: &[u8]) -> Result<Embedding, BackendError> {
+    let frame = engine.decode(image).map_err(vision)?;
+    let faces = engine.detect(&frame).map_err(vision)?;
+    let Some(largest) = faces.first() else {
+        return Err(BackendError::Rejected("no face in the photo".into()));
+    };
+    // A face counts as another person when it is confidently detected and at least half the
+    // size of the main one; a distant passer-by at the edge does not.
+    let side = |f: &crate::vision::Face| f.bbox.width.min(f.bbox.height);
+    let min_score = engine.config().quality.min_score;
+    let people = faces
+        .iter()
+        .filter(|f| f.score >= min_score && side(f) >= side(largest) / 2.0)
+        .count();
+    if people > 1 {
+        return Err(BackendError::Rejected(format!(
+            "{people} faces in the photo; an enrollment photo must show one person"
+        )));
+    }
+    let described = engine.describe(&frame, &faces[0]).map_err(vision)?;
+    if !described.quality.passed {
+        return Err(BackendError::Rejected(format!(
+            "the face fails the quality gate: {}",
+            described.quality.reasons.join("; ")
+        )));
+    }
+    Ok(described.embedding)
 }

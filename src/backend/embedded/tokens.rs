@@ -68,6 +68,8 @@ impl TokenSigner {
                 crv: Some("P-256".into()),
                 x: b64(point.x()),
                 y: b64(point.y()),
+                n: None,
+                e: None,
             }],
         }
     }

@@ -1,0 +1,250 @@
+//! AWS mode: the same ports over Cognito, S3, Rekognition and DynamoDB with the official SDKs.
+//! The device drives the CUSTOM_AUTH exchange, uploads frames and searches faces; the trigger
+//! Lambda (`facegate-lambda`) runs the shared trigger logic over the same adapters.
+//!
+//! Credentials come from the default chain (environment, profile, instance/container role);
+//! each service may have its own endpoint (tests, S3-compatible stores). The SDK retries
+//! throttling and 5xx with backoff (standard mode) inside an operation timeout.
+
+pub mod cognito;
+pub mod dynamodb;
+pub mod enroll;
+pub mod errors;
+pub mod jwks;
+pub mod rekognition;
+pub mod s3;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{DeviceFlow, jwt::Expectations};
+use crate::backend::BackendError;
+use crate::backend::triggers::{TriggerConfig, TriggerPorts};
+use crate::clock::Clock;
+
+/// Config section `[backend.aws]`; the names match the SAM stack's outputs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// The region; unset: the default chain (AWS_REGION, the profile).
+    pub region: Option<String>,
+    pub user_pool_id: String,
+    pub client_id: String,
+    /// A file holding the app client's secret, when the client has one (0600, not the config).
+    pub client_secret_file: Option<PathBuf>,
+    /// Sign-in frames (the device writes here under the challenge's key).
+    pub signin_bucket: String,
+    /// Enrollment photos (admin only).
+    pub signup_bucket: String,
+    pub collection_id: String,
+    pub faces_table: String,
+    /// Rekognition similarity a face must reach to match, percent.
+    pub match_threshold: f32,
+    /// Endpoint overrides (tests, S3-compatible stores); unset: AWS's own.
+    pub endpoint_url: Option<String>,
+    pub s3_endpoint_url: Option<String>,
+    pub dynamodb_endpoint_url: Option<String>,
+    /// Seconds to connect; seconds for a whole operation, retries included.
+    pub connect_timeout_secs: f32,
+    pub operation_timeout_secs: f32,
+    /// Tries per call (1 = no retry).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            user_pool_id: String::new(),
+            client_id: String::new(),
+            client_secret_file: None,
+            signin_bucket: String::new(),
+            signup_bucket: String::new(),
+            collection_id: "facegate".into(),
+            faces_table: "facegate-faces".into(),
+            match_threshold: 95.0,
+            endpoint_url: None,
+            s3_endpoint_url: None,
+            dynamodb_endpoint_url: None,
+            connect_timeout_secs: 2.0,
+            operation_timeout_secs: 4.0,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl AwsConfig {
+    /// Every missing or out-of-range value, naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("user_pool_id", &self.user_pool_id),
+            ("client_id", &self.client_id),
+            ("signin_bucket", &self.signin_bucket),
+            ("signup_bucket", &self.signup_bucket),
+            ("collection_id", &self.collection_id),
+            ("faces_table", &self.faces_table),
+        ] {
+            if value.is_empty() {
+                problems.push(format!(
+                    "backend.aws.{key} is empty: copy it from the stack's outputs (docs/aws.md)"
+                ));
+            }
+        }
+        if !(50.0..=100.0).contains(&self.match_threshold) {
+            problems.push(format!(
+                "backend.aws.match_threshold = {} must be 50 to 100 (percent)",
+                self.match_threshold
+            ));
+        }
+        if !(self.connect_timeout_secs > 0.0 && self.operation_timeout_secs > 0.0) {
+            problems.push("backend.aws timeouts must be above 0".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            problems.push(format!(
+                "backend.aws.max_attempts = {} must be 1 to 10",
+                self.max_attempts
+            ));
+        }
+        problems
+    }
+
+    fn client_secret(&self) -> Result<Option<String>, BackendError> {
+        let Some(path) = &self.client_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            BackendError::Internal(format!("client secret {}: {e}", path.display()))
+        })?;
+        Ok(Some(text.trim().to_string()))
+    }
+}
+
+/// The clients of every service, built once.
+#[derive(Clone)]
+pub struct AwsBackend {
+    pub config: AwsConfig,
+    pub region: String,
+    pub pool: Arc<cognito::CognitoPool>,
+    pub signin: Arc<s3::S3Store>,
+    pub signup: Arc<s3::S3Store>,
+    pub faces: Arc<rekognition::RekognitionIndex>,
+    pub directory: Arc<dynamodb::DynamoDirectory>,
+}
+
+impl AwsBackend {
+    /// Resolves credentials and region and builds the clients (no call is made yet).
+    pub async fn connect(config: &AwsConfig) -> Result<Self, BackendError> {
+        let shared = Self::sdk_config(config).await;
+        let region = shared.region().map(|r| r.to_string()).ok_or_else(|| {
+            BackendError::Internal("no AWS region: set backend.aws.region or AWS_REGION".into())
+        })?;
+        Self::from_sdk_config(config, &shared, region)
+    }
+
+    async fn sdk_config(config: &AwsConfig) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs_f32(config.connect_timeout_secs))
+                    .operation_timeout(Duration::from_secs_f32(config.operation_timeout_secs))
+                    .build(),
+            );
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader.load().await
+    }
+
+    /// Builds the clients from an SDK config (tests pass one with mocked HTTP).
+    pub fn from_sdk_config(
+        config: &AwsConfig,
+        shared: &SdkConfig,
+        region: String,
+    ) -> Result<Self, BackendError> {
+        let mut s3 = aws_sdk_s3::config::Builder::from(shared);
+        if let Some(url) = &config.s3_endpoint_url {
+            // S3-compatible stores and moto want path-style addressing.
+            s3 = s3.endpoint_url(url).force_path_style(true);
+        }
+        let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(shared);
+        if let Some(url) = &config.dynamodb_endpoint_url {
+            dynamo = dynamo.endpoint_url(url);
+        }
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
+        Ok(Self {
+            region,
+            pool: Arc::new(cognito::CognitoPool::new(
+                aws_sdk_cognitoidentityprovider::Client::new(shared),
+                &config.user_pool_id,
+                &config.client_id,
+                config.client_secret()?,
+            )),
+            signin: Arc::new(s3::S3Store::new(s3.clone(), &config.signin_bucket)),
+            signup: Arc::new(s3::S3Store::new(s3, &config.signup_bucket)),
+            faces: Arc::new(rekognition::RekognitionIndex::new(
+                aws_sdk_rekognition::Client::new(shared),
+                &config.collection_id,
+                config.match_threshold,
+            )),
+            directory: Arc::new(dynamodb::DynamoDirectory::new(dynamo, &config.faces_table)),
+            config: config.clone(),
+        })
+    }
+
+    /// What a token from this pool must say.
+    pub fn expectations(&self) -> Expectations {
+        Expectations {
+            issuer: jwks::issuer(&self.region, &self.config.user_pool_id),
+            client_id: self.config.client_id.clone(),
+            leeway_secs: 30,
+        }
+    }
+
+    /// The device flow, with the pool's keys cached in `store`.
+    pub fn device_flow(
+        &self,
+        store: sled::Tree,
+        clock: Arc<dyn Clock>,
+    ) -> Result<DeviceFlow, BackendError> {
+        let keys = jwks::CognitoKeys::new(
+            jwks::jwks_url(&self.region, &self.config.user_pool_id),
+            store,
+            clock.clone(),
+            Duration::from_secs_f32(self.config.operation_timeout_secs),
+        )?;
+        Ok(DeviceFlow {
+            idp: self.pool.clone(),
+            signin: self.signin.clone(),
+            faces: self.faces.clone(),
+            directory: self.directory.clone(),
+            keys: Arc::new(keys),
+            expectations: self.expectations(),
+            clock,
+        })
+    }
+
+    /// The ports the trigger Lambda runs over.
+    pub fn trigger_ports(&self, config: TriggerConfig, clock: Arc<dyn Clock>) -> TriggerPorts {
+        TriggerPorts {
+            signin: self.signin.clone(),
+            signup: self.signup.clone(),
+            faces: self.faces.clone(),
+            directory: self.directory.clone(),
+            users: self.pool.clone(),
+            clock,
+            config,
+        }
+    }
+}

@@ -5,9 +5,9 @@
 demo: setup build-release
 	scripts/demo.sh
 
-# Run every check CI runs (installs what it needs first).
+# Run every check CI runs (installs what it needs first; starts a moto server for the AWS tests).
 test: setup check
-	FACEGATE_REQUIRE_MODELS=1 cargo test --all-targets
+	scripts/run-tests.sh
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,7 @@ models:
 check:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --features lambda --bin facegate-lambda -- -D warnings
 
 build-release:
 	cargo build --release

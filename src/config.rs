@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::DoorPolicy;
+use crate::backend::aws::AwsConfig;
 use crate::backend::embedded::EmbeddedConfig;
 use crate::camera::{CameraConfig, CameraKind};
 use crate::daemon::liveness::LivenessConfig;
@@ -85,6 +86,8 @@ pub enum BackendKind {
     /// Everything on the device.
     #[default]
     Embedded,
+    /// Cognito, S3, Rekognition and DynamoDB (docs/aws.md).
+    Aws,
 }
 
 /// Config section `[backend]`.
@@ -93,6 +96,7 @@ pub enum BackendKind {
 pub struct BackendConfig {
     pub kind: BackendKind,
     pub embedded: EmbeddedConfig,
+    pub aws: AwsConfig,
 }
 
 impl Config {
@@ -178,6 +182,9 @@ impl Config {
         if e.max_image_bytes == 0 {
             problems.push("backend.embedded.max_image_bytes must be above 0".into());
         }
+        if self.backend.kind == BackendKind::Aws {
+            problems.extend(self.backend.aws.problems());
+        }
         if self.doors.is_empty() {
             problems.push("no [doors.NAME] section: facegate needs at least one door".into());
         }
@@ -234,6 +241,14 @@ impl Config {
 }
 
 impl Config {
+    /// The largest frame or photo the backend accepts, bytes.
+    pub fn max_image_bytes(&self) -> u64 {
+        match self.backend.kind {
+            BackendKind::Embedded => self.backend.embedded.max_image_bytes,
+            BackendKind::Aws => crate::backend::triggers::TriggerConfig::default().max_image_bytes,
+        }
+    }
+
     fn camera_problems(&self) -> Vec<String> {
         let c = &self.camera;
         let mut problems = Vec::new();
@@ -355,6 +370,29 @@ mod tests {
             assert!(text.contains(needle), "{needle}: {text}");
         }
         let ok = Config::from_toml("[relay]\nkind = \"gpio\"\npin = 17\nactive_low = true\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn the_aws_backend_needs_the_stack_outputs() {
+        let err = Config::from_toml("[backend]\nkind = \"aws\"\n").unwrap_err();
+        let text = err.to_string();
+        for key in [
+            "user_pool_id",
+            "client_id",
+            "signin_bucket",
+            "signup_bucket",
+        ] {
+            assert!(
+                text.contains(&format!("backend.aws.{key}")),
+                "{key}: {text}"
+            );
+        }
+        let ok = Config::from_toml(
+            "[backend]\nkind = \"aws\"\n[backend.aws]\nregion = \"eu-west-1\"\n\
+             user_pool_id = \"eu-west-1_abc\"\nclient_id = \"c\"\n\
+             signin_bucket = \"in\"\nsignup_bucket = \"up\"\n",
+        );
         assert!(ok.is_ok(), "{ok:?}");
     }
 

@@ -191,3 +191,92 @@ fn garbage_never_panics() {
         );
     }
 }
+
+/// A Cognito-style RS256 token signed by a fresh RSA key of `bits`, and that key's JWKS.
+fn rs256_token(bits: usize, claims: &Value) -> (String, facegate::auth::jwt::Jwks) {
+    use rsa::pkcs1v15::SigningKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), bits).unwrap();
+    let header = json!({"alg": "RS256", "kid": "cognito-key-1"});
+    let message = format!("{}.{}", b64(&header), b64(claims));
+    let signature = SigningKey::<sha2::Sha256>::new(private.clone())
+        .sign(message.as_bytes())
+        .to_vec();
+    let public = private.to_public_key();
+    let jwks: facegate::auth::jwt::Jwks = serde_json::from_value(json!({"keys": [{
+        "kty": "RSA",
+        "kid": "cognito-key-1",
+        "alg": "RS256",
+        "use": "sig",
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    }]}))
+    .unwrap();
+    (
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)),
+        jwks,
+    )
+}
+
+fn cognito_claims() -> Value {
+    json!({
+        "sub": "sub-1",
+        "cognito:username": "ana@example.com",
+        "cognito:groups": ["staff"],
+        "iss": "https://facegate.local/test",
+        "aud": "door-client",
+        "token_use": "id",
+        "iat": NOW,
+        "exp": NOW + 3600,
+    })
+}
+
+#[test]
+fn cognito_rs256_tokens_verify_and_tampering_short_keys_and_key_swaps_are_refused() {
+    let (token, jwks) = rs256_token(2048, &cognito_claims());
+    let claims = verify(&token, &jwks, &expect(), TokenUse::Id, NOW + 5).unwrap();
+    assert_eq!(claims.username(), Some("ana@example.com"));
+
+    // A payload edited after signing.
+    let mut forged = cognito_claims();
+    forged["cognito:groups"] = json!(["admins"]);
+    let p: Vec<&str> = token.split('.').collect();
+    let tampered = format!("{}.{}.{}", p[0], b64(&forged), p[2]);
+    assert_eq!(
+        verify(&tampered, &jwks, &expect(), TokenUse::Id, NOW + 5).unwrap_err(),
+        JwtError::Signature
+    );
+
+    // A key too short to trust.
+    let (short, short_jwks) = rs256_token(1024, &cognito_claims());
+    assert!(matches!(
+        verify(&short, &short_jwks, &expect(), TokenUse::Id, NOW + 5).unwrap_err(),
+        JwtError::UnsupportedKey(_)
+    ));
+
+    // An RS256 token presented under an EC key's kid: the key decides the algorithm.
+    let (signer, _) = TokenSigner::generate(issuer());
+    let mut ec_jwks = signer.jwks();
+    ec_jwks.keys[0].kid = "cognito-key-1".into();
+    assert!(matches!(
+        verify(&token, &ec_jwks, &expect(), TokenUse::Id, NOW + 5).unwrap_err(),
+        JwtError::AlgorithmMismatch { .. }
+    ));
+
+    // HS256 "signed" with the RSA public key as the HMAC secret (the classic confusion).
+    let header = json!({"alg": "HS256", "kid": "cognito-key-1"});
+    let message = format!("{}.{}", b64(&header), b64(&cognito_claims()));
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(jwks.keys[0].n.as_deref().unwrap().as_bytes())
+            .unwrap();
+    mac.update(message.as_bytes());
+    let hs = format!(
+        "{message}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
+    assert!(matches!(
+        verify(&hs, &jwks, &expect(), TokenUse::Id, NOW + 5).unwrap_err(),
+        JwtError::Algorithm(_)
+    ));
+}

@@ -40,7 +40,7 @@ fn the_relay_is_locked_after_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[vision]\nmodel_dir = {:?}\n[camera]\nreplay_dir = {:?}\n[relay]\nstate_file = {:?}\n",
+            "data_dir = {:?}\n[vision]\nmodel_dir = {:?}\n[camera]\nkind = \"replay\"\nreplay_dir = {:?}\n[relay]\nstate_file = {:?}\n",
             dir.path().join("data"),
             models,
             replay,

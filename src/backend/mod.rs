@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod embedded;
 pub mod fault;
+pub mod lambda;
 pub mod ports;
 pub mod triggers;
 

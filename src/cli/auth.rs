@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Failure, GlobalArgs, door_policy, open_embedded, print_json, read_photo, runtime};
+use super::{
+    Failure, GlobalArgs, device_flow, door_policy, load_config, print_json, read_photo, runtime,
+};
 
 #[derive(Debug, Args)]
 pub struct AuthArgs {
@@ -24,13 +26,16 @@ pub struct AuthArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
-    let (config, backend) = open_embedded(global)?;
+    let config = load_config(global)?;
     let (door, policy) = door_policy(&config, args.door.as_deref())?;
-    let frame = read_photo(&args.photo, config.backend.embedded.max_image_bytes)?;
-    let flow = backend.device_flow();
-    let decision = runtime()?
-        .block_on(flow.authenticate(frame, args.user.as_deref(), &door, &policy))
-        .map_err(anyhow::Error::from)?;
+    let frame = read_photo(&args.photo, config.max_image_bytes())?;
+    let decision = runtime()?.block_on(async {
+        let (flow, _stores) = device_flow(&config).await?;
+        let decision = flow
+            .authenticate(frame, args.user.as_deref(), &door, &policy)
+            .await?;
+        anyhow::Ok(decision)
+    })?;
     if args.json {
         print_json(&decision)?;
     } else {

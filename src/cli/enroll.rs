@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Failure, GlobalArgs, open_embedded, print_json, read_photo, runtime};
+use super::{Failure, GlobalArgs, load_config, open_embedded, print_json, read_photo, runtime};
+use crate::backend::aws::AwsBackend;
+use crate::backend::embedded::enrollable_face;
+use crate::config::{BackendKind, Config};
+use crate::vision::FaceEngine;
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
@@ -27,13 +31,16 @@ pub struct EnrollArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
-    let (config, backend) = open_embedded(global)?;
-    let limit = config.backend.embedded.max_image_bytes;
+    let config = load_config(global)?;
     let photos = args
         .photos
         .iter()
-        .map(|p| read_photo(p, limit))
+        .map(|p| read_photo(p, config.max_image_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
+    if config.backend.kind == BackendKind::Aws {
+        return enroll_aws(&config, &args, &photos);
+    }
+    let (_, backend) = open_embedded(global)?;
     let report = runtime()?
         .block_on(backend.enroll(&args.user, &args.name, &photos, &args.groups))
         .map_err(anyhow::Error::from)?;
@@ -66,3 +73,47 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
     }
     Ok(0)
 }
+
+/// Checks every photo on this device (nothing is created when one is refused), then creates
+/// the user in Cognito and uploads the photos for the index-faces Lambda.
+fn enroll_aws(config: &Config, args: &EnrollArgs, photos: &[Vec<u8>]) -> Result<u8, Failure> {
+    let mut engine = FaceEngine::load(&config.vision)?;
+    for (i, photo) in photos.iter().enumerate() {
+        enrollable_face(&mut engine, photo)
+            .map_err(|e| anyhow::anyhow!("photo {} ({}): {e}", i + 1, args.photos[i].display()))?;
+    }
+    let report = runtime()?.block_on(async {
+        let aws = AwsBackend::connect(&config.backend.aws).await?;
+        let report = aws
+            .enroll(&args.user, &args.name, photos, &args.groups, AWS_INDEX_WAIT)
+            .await?;
+        anyhow::Ok(report)
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let verb = if report.created { "created" } else { "updated" };
+        println!(
+            "{verb} {} in Cognito, groups [{}]; {} photo(s) uploaded",
+            report.username,
+            report.groups.join(", "),
+            report.uploaded.len()
+        );
+        for id in &report.face_ids {
+            println!("  FaceId {id}");
+        }
+    }
+    if report.pending > 0 {
+        eprintln!(
+            "warning: {} photo(s) not indexed after {} s: check the index-faces Lambda's logs \
+             (docs/aws.md)",
+            report.pending,
+            AWS_INDEX_WAIT.as_secs()
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// How long AWS enrollment waits for the Lambda to index the photos.
+const AWS_INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::DeviceFlow;
 use crate::auth::DoorPolicy;
+use crate::backend::aws::AwsBackend;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError};
+use crate::config::{BackendKind, Config, ConfigError};
 use crate::vision::{FaceEngine, RuntimeKind, VisionError};
 
 /// Exit code for an error that is not a bad config.
@@ -180,6 +182,14 @@ pub fn load_engine(global: &GlobalArgs) -> Result<FaceEngine, Failure> {
 /// The embedded backend over the configured data directory, with its face engine.
 pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), Failure> {
     let config = load_config(global)?;
+    if config.backend.kind == BackendKind::Aws {
+        return Err(anyhow::anyhow!(
+            "this command manages the embedded user pool; with backend.kind = \"aws\" manage \
+             users in Cognito (aws cognito-idp admin-disable-user, admin-add-user-to-group, ... \
+             see docs/aws.md)"
+        )
+        .into());
+    }
     let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
     let backend = EmbeddedBackend::open(
         &config.data_dir,
@@ -189,6 +199,37 @@ pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), F
     )
     .map_err(anyhow::Error::from)?;
     Ok((config, backend))
+}
+
+/// What keeps a device flow's stores open.
+pub enum FlowStores {
+    Embedded(Box<EmbeddedBackend>),
+    Aws(sled::Db),
+}
+
+/// The configured backend's device flow (the embedded pool, or Cognito and friends).
+pub async fn device_flow(config: &Config) -> anyhow::Result<(DeviceFlow, FlowStores)> {
+    Ok(match config.backend.kind {
+        BackendKind::Embedded => {
+            let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
+            let backend = EmbeddedBackend::open(
+                &config.data_dir,
+                engine,
+                &config.backend.embedded,
+                Arc::new(SystemClock),
+            )?;
+            (
+                backend.device_flow(),
+                FlowStores::Embedded(Box::new(backend)),
+            )
+        }
+        BackendKind::Aws => {
+            let aws = AwsBackend::connect(&config.backend.aws).await?;
+            let db = crate::daemon::runtime::open_store(&config.data_dir)?;
+            let flow = aws.device_flow(db.open_tree("aws/jwks")?, Arc::new(SystemClock))?;
+            (flow, FlowStores::Aws(db))
+        }
+    })
 }
 
 /// The door named on the command line (or the config's first door) and its policy.

@@ -15,15 +15,14 @@ use clap::Args;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{Failure, GlobalArgs, door_policy, load_config, runtime};
-use crate::backend::embedded::EmbeddedBackend;
-use crate::backend::fault::Outage;
+use super::{Failure, FlowStores, GlobalArgs, device_flow, door_policy, load_config, runtime};
 use crate::camera::capture::{self, CameraHealth};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::daemon::runtime;
 use crate::door::contact::ContactMonitor;
 use crate::store::audit::JsonLinesSink;
+use crate::vision::FaceEngine;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -46,24 +45,31 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     let max_unlock = Duration::from_millis(config.daemon.unlock_ms + 1_000);
     let hardware = crate::door::open_hardware(&config.relay, max_unlock)?;
     let camera = crate::camera::open(&config.camera, &config.vision.images, clock.clone())?;
-    let engine = Arc::new(std::sync::Mutex::new(crate::vision::FaceEngine::load(
-        &config.vision,
-    )?));
-    let backend = EmbeddedBackend::open(
+    let mut sensors = hardware.sensors;
+    // `_stores` keeps the backend's stores open as long as the daemon runs.
+    let (flow, _stores) = device_flow(&config).await?;
+    let (engine, db, backend) = match &_stores {
+        FlowStores::Embedded(backend) => (
+            backend.faces.engine(),
+            runtime::open_store(&config.data_dir)?,
+            "embedded",
+        ),
+        FlowStores::Aws(db) => (
+            Arc::new(std::sync::Mutex::new(FaceEngine::load(&config.vision)?)),
+            db.clone(),
+            "aws",
+        ),
+    };
+    let mut daemon = runtime::assemble(
+        &db,
         &config.data_dir,
         engine,
-        &config.backend.embedded,
-        clock.clone(),
-    )?;
-    let mut sensors = hardware.sensors;
-    let mut daemon = runtime::on_embedded_backend(
-        &backend,
-        &config.data_dir,
+        flow,
         hardware.relay,
         clock,
         &door_name,
         policy,
-        Outage::default(),
+        backend,
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();

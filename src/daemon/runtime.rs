@@ -99,6 +99,8 @@ pub struct Daemon {
     pub offline: OfflineConfig,
     pub indicator: Box<dyn Indicator>,
     pub contact: ContactMonitor,
+    /// The backend's name in the audit trail.
+    pub backend_name: String,
     state: State,
     attempts: u64,
     track: Track,
@@ -117,6 +119,41 @@ pub struct Revalidation {
     pub dropped: usize,
     /// The backend could not be reached; these grants were left as they were.
     pub unreachable: usize,
+}
+
+/// The daemon's own store: grants, the audit outbox, and (AWS) the cached JWKS.
+pub fn open_store(data_dir: &std::path::Path) -> Result<sled::Db, DaemonError> {
+    Ok(sled::open(data_dir.join("daemon.sled")).map_err(GrantError::from)?)
+}
+
+/// A daemon over any backend's device flow, with its stores in `db`; `backend` names the
+/// backend in the audit trail.
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    db: &sled::Db,
+    data_dir: &std::path::Path,
+    engine: Arc<Mutex<FaceEngine>>,
+    flow: DeviceFlow,
+    relay: Box<dyn crate::door::Relay>,
+    clock: Arc<dyn Clock>,
+    door_name: &str,
+    policy: DoorPolicy,
+    backend: &str,
+) -> Result<Daemon, DaemonError> {
+    let sealer =
+        Arc::new(crate::store::Sealer::open_or_create(data_dir).map_err(GrantError::from)?);
+    let mut daemon = Daemon::new(
+        engine,
+        flow,
+        GrantStore::open(db, sealer)?,
+        AuditOutbox::open(db, 10_000)?,
+        Door::new(relay)?,
+        clock,
+        door_name.to_string(),
+        policy,
+    );
+    daemon.backend_name = backend.to_string();
+    Ok(daemon)
 }
 
 /// A daemon on the embedded backend with its stores in `<data_dir>/daemon.sled`, behind an
@@ -140,19 +177,18 @@ pub fn on_embedded_backend(
         inner: Arc::new(backend.faces.clone()),
         outage,
     });
-    let db = sled::open(data_dir.join("daemon.sled")).map_err(GrantError::from)?;
-    let sealer =
-        Arc::new(crate::store::Sealer::open_or_create(data_dir).map_err(GrantError::from)?);
-    Ok(Daemon::new(
+    let db = open_store(data_dir)?;
+    assemble(
+        &db,
+        data_dir,
         backend.faces.engine(),
         flow,
-        GrantStore::open(&db, sealer)?,
-        AuditOutbox::open(&db, 10_000)?,
-        Door::new(relay)?,
+        relay,
         clock,
-        door_name.to_string(),
+        door_name,
         policy,
-    ))
+        "embedded",
+    )
 }
 
 impl Daemon {
@@ -181,6 +217,7 @@ impl Daemon {
             offline: OfflineConfig::default(),
             indicator: Box::new(LogIndicator),
             contact: ContactMonitor::new(30_000),
+            backend_name: "embedded".into(),
             state: State::Idle,
             attempts: 0,
             track: Track::default(),
@@ -505,7 +542,7 @@ impl Daemon {
             granted,
             reason: reason.clone(),
             similarity,
-            backend: "embedded".into(),
+            backend: self.backend_name.clone(),
             online,
             latency_ms: latency,
             dropped_before: 0,
@@ -532,7 +569,7 @@ impl Daemon {
             granted: kind == AuditKind::Exit,
             reason,
             similarity: None,
-            backend: "embedded".into(),
+            backend: self.backend_name.clone(),
             online: true,
             latency_ms: 0,
             dropped_before: 0,

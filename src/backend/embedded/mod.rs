@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use serde::{Deserialize, Serialize};
 
-pub use face_index::LocalFaceIndex;
+pub use face_index::{LocalFaceIndex, enrollable_face};
 pub use pool::UserPool;
 pub use store::{SledDirectory, SledObjectStore};
 pub use users::{User, UserStore, normalize_username};

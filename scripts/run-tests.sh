@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the test suite with the services it needs: a moto server on 127.0.0.1 for the S3 and
+# DynamoDB adapters, and cfn-lint for the SAM template. Both come from PyPI into a virtualenv
+# ($FACEGATE_VENV, default .venv); moto is stopped when the tests end, pass or fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${FACEGATE_VENV:-.venv}
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
+  echo "run-tests: installing moto and cfn-lint into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+  "$venv/bin/pip" install --quiet 'moto[server]==5.*' 'cfn-lint==1.*'
+fi
+
+echo "run-tests: cfn-lint deploy/aws/template.yaml"
+"$venv/bin/cfn-lint" deploy/aws/template.yaml
+
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp -t facegate-moto.XXXXXX)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { cat "$log"; echo "run-tests: moto did not start" >&2; exit 1; }
+  sleep 0.1
+done
+echo "run-tests: moto on 127.0.0.1:$port"
+
+FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
+  cargo test --all-targets "$@"

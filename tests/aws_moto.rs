@@ -1,0 +1,174 @@
+//! The S3 and DynamoDB adapters over real HTTP, against a moto server on 127.0.0.1 (`.ci/run`
+//! starts one and sets FACEGATE_MOTO_URL). Without it the tests say so and skip, unless
+//! FACEGATE_REQUIRE_MOTO=1 makes that a failure.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use facegate::backend::aws::dynamodb::{BY_USER_INDEX, DynamoDirectory, FACE_ID, USERNAME};
+use facegate::backend::aws::s3::S3Store;
+use facegate::backend::aws::{AwsBackend, AwsConfig};
+use facegate::backend::{Directory, FaceRecord, ObjectStore};
+
+/// The moto endpoint, or `None` (with a message) when the tests should skip.
+fn moto() -> Option<String> {
+    match std::env::var("FACEGATE_MOTO_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("FACEGATE_REQUIRE_MOTO").is_ok() => {
+            panic!("FACEGATE_REQUIRE_MOTO is set but FACEGATE_MOTO_URL is not")
+        }
+        Err(_) => {
+            eprintln!("FACEGATE_MOTO_URL is not set (no moto server): skipping");
+            None
+        }
+    }
+}
+
+/// A backend whose S3 and DynamoDB point at moto, with a fresh bucket and table.
+async fn backend(url: &str, name: &str) -> AwsBackend {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let config = AwsConfig {
+        user_pool_id: "eu-west-1_Pool".into(),
+        client_id: "client".into(),
+        signin_bucket: format!("{name}-signin"),
+        signup_bucket: format!("{name}-signup"),
+        faces_table: format!("{name}-faces"),
+        s3_endpoint_url: Some(url.into()),
+        dynamodb_endpoint_url: Some(url.into()),
+        ..Default::default()
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .endpoint_url(url)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&config.signin_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&shared)
+            .endpoint_url(url)
+            .build(),
+    );
+    let key = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    dynamo
+        .create_table()
+        .table_name(&config.faces_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(FACE_ID))
+        .attribute_definitions(attribute(FACE_ID))
+        .attribute_definitions(attribute(USERNAME))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(BY_USER_INDEX)
+                .key_schema(key(USERNAME))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+#[tokio::test]
+async fn frames_round_trip_through_s3_with_their_metadata_and_go_away_when_deleted() {
+    let Some(url) = moto() else { return };
+    let backend = backend(&url, &unique("fg")).await;
+    let store: &S3Store = &backend.signin;
+    let frame = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3];
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    store
+        .put("signin/abc.jpg", frame.clone(), "image/jpeg")
+        .await
+        .unwrap();
+    let info = store.head("signin/abc.jpg").await.unwrap().expect("stored");
+    assert_eq!(info.size, frame.len() as u64);
+    assert_eq!(info.content_type, "image/jpeg");
+    // S3 keeps whole seconds.
+    assert!(
+        info.uploaded_at_ms + 1_000 >= before,
+        "{info:?} vs {before}"
+    );
+    assert_eq!(store.get("signin/abc.jpg").await.unwrap(), Some(frame));
+    store.delete("signin/abc.jpg").await.unwrap();
+    assert_eq!(store.head("signin/abc.jpg").await.unwrap(), None);
+    assert_eq!(store.get("signin/abc.jpg").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_directory_links_faces_and_users_both_ways() {
+    let Some(url) = moto() else { return };
+    let backend = backend(&url, &unique("fg")).await;
+    let directory: &DynamoDirectory = &backend.directory;
+    for (face, user) in [
+        ("f1", "ana@example.com"),
+        ("f2", "ana@example.com"),
+        ("f3", "ben@example.com"),
+    ] {
+        directory
+            .put_face(FaceRecord {
+                face_id: face.into(),
+                username: user.into(),
+                indexed_at_ms: 1,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        directory.user_of_face("f2").await.unwrap().as_deref(),
+        Some("ana@example.com")
+    );
+    assert_eq!(directory.user_of_face("nope").await.unwrap(), None);
+    let mut ana = directory.faces_of_user("ana@example.com").await.unwrap();
+    ana.sort();
+    assert_eq!(ana, vec!["f1".to_string(), "f2".to_string()]);
+    directory.delete_face("f1").await.unwrap();
+    assert_eq!(
+        directory.faces_of_user("ana@example.com").await.unwrap(),
+        vec!["f2".to_string()]
+    );
+}

@@ -205,6 +205,25 @@ fn relock_drives_the_relay_locked_and_a_gpio_relay_without_gpio_is_a_clear_error
     }
 }
 
+#[test]
+fn in_aws_mode_the_embedded_user_commands_point_to_cognito() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        "[backend]\nkind = \"aws\"\n[backend.aws]\nregion = \"eu-west-1\"\n\
+         user_pool_id = \"eu-west-1_Pool\"\nclient_id = \"c\"\n\
+         signin_bucket = \"in\"\nsignup_bucket = \"up\"\n",
+    )
+    .unwrap();
+    let out = facegate(&["--config", config.to_str().unwrap(), "users", "list"]);
+    assert_clear_error(&out, "cognito-idp");
+    std::fs::write(&config, "[backend]\nkind = \"aws\"\n").unwrap();
+    let out = facegate(&["--config", config.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("backend.aws.user_pool_id"), "{}", stderr(&out));
+}
+
 /// A PNG signature and IHDR chunk claiming `width`×`height`, with no pixel data.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();

@@ -221,7 +221,11 @@ fn in_aws_mode_the_embedded_user_commands_point_to_cognito() {
     std::fs::write(&config, "[backend]\nkind = \"aws\"\n").unwrap();
     let out = facegate(&["--config", config.to_str().unwrap(), "check-config"]);
     assert_eq!(out.status.code(), Some(78));
-    assert!(stderr(&out).contains("backend.aws.user_pool_id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("backend.aws.user_pool_id"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A PNG signature and IHDR chunk claiming `width`×`height`, with no pixel data.

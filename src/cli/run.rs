@@ -46,9 +46,9 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     let hardware = crate::door::open_hardware(&config.relay, max_unlock)?;
     let camera = crate::camera::open(&config.camera, &config.vision.images, clock.clone())?;
     let mut sensors = hardware.sensors;
-    // `_stores` keeps the backend's stores open as long as the daemon runs.
-    let (flow, _stores) = device_flow(&config).await?;
-    let (engine, db, backend) = match &_stores {
+    // `stores` keeps the backend's stores open as long as the daemon runs.
+    let (flow, stores) = device_flow(&config).await?;
+    let (engine, db, backend) = match &stores {
         FlowStores::Embedded(backend) => (
             backend.faces.engine(),
             runtime::open_store(&config.data_dir)?,

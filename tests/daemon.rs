@@ -39,6 +39,30 @@ async fn wait(daemon: &mut Daemon, clock: &ManualClock, ms: u64) {
     }
 }
 
+/// A daemon at door "front" (staff only) with a simulated relay, and the relay's transitions.
+fn front_door(
+    backend: &EmbeddedBackend,
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    outage: Outage,
+) -> (Daemon, Arc<std::sync::Mutex<Vec<LockState>>>) {
+    let relay = SimulatedRelay::new(None);
+    let transitions = relay.transitions();
+    let daemon = runtime::on_embedded_backend(
+        backend,
+        dir,
+        Box::new(relay),
+        Arc::new(clock.clone()),
+        "front",
+        DoorPolicy {
+            allowed_groups: vec!["staff".into()],
+        },
+        outage,
+    )
+    .unwrap();
+    (daemon, transitions)
+}
+
 #[tokio::test]
 async fn a_morning_at_the_door() {
     let Some(faces) = common::faces_dir() else {
@@ -81,20 +105,7 @@ async fn a_morning_at_the_door() {
     let stranger = people.iter().rev().find(|p| **p != ana).unwrap().clone();
 
     let outage = Outage::default();
-    let relay = SimulatedRelay::new(None);
-    let transitions = relay.transitions();
-    let mut daemon = runtime::on_embedded_backend(
-        &backend,
-        dir.path(),
-        Box::new(relay),
-        Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        outage.clone(),
-    )
-    .unwrap();
+    let (mut daemon, transitions) = front_door(&backend, dir.path(), &clock, outage.clone());
     daemon.offline.grace_secs = 600;
     let live = |image| Scene {
         image: Some(image),
@@ -221,20 +232,7 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
         Arc::new(clock.clone()),
     )
     .unwrap();
-    let relay = SimulatedRelay::new(None);
-    let transitions = relay.transitions();
-    let mut daemon = runtime::on_embedded_backend(
-        &backend,
-        dir.path(),
-        Box::new(relay),
-        Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        Outage::default(),
-    )
-    .unwrap();
+    let (mut daemon, transitions) = front_door(&backend, dir.path(), &clock, Outage::default());
     daemon.contact = ContactMonitor::new(10_000);
     let sample = async |daemon: &mut Daemon, open: bool, exit: bool| {
         clock.advance_ms(100);

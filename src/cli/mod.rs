@@ -190,15 +190,19 @@ pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), F
         )
         .into());
     }
+    let backend = open_embedded_backend(&config)?;
+    Ok((config, backend))
+}
+
+/// The embedded backend over `config`'s data directory, with a face engine of its own.
+fn open_embedded_backend(config: &Config) -> anyhow::Result<EmbeddedBackend> {
     let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
-    let backend = EmbeddedBackend::open(
+    Ok(EmbeddedBackend::open(
         &config.data_dir,
         engine,
         &config.backend.embedded,
         Arc::new(SystemClock),
-    )
-    .map_err(anyhow::Error::from)?;
-    Ok((config, backend))
+    )?)
 }
 
 /// What keeps a device flow's stores open.
@@ -211,13 +215,7 @@ pub enum FlowStores {
 pub async fn device_flow(config: &Config) -> anyhow::Result<(DeviceFlow, FlowStores)> {
     Ok(match config.backend.kind {
         BackendKind::Embedded => {
-            let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
-            let backend = EmbeddedBackend::open(
-                &config.data_dir,
-                engine,
-                &config.backend.embedded,
-                Arc::new(SystemClock),
-            )?;
+            let backend = open_embedded_backend(config)?;
             (
                 backend.device_flow(),
                 FlowStores::Embedded(Box::new(backend)),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::AwsBackend;
+use crate::backend::embedded::normalize_username;
 use crate::backend::triggers::{TriggerConfig, signup_key};
 use crate::backend::{BackendError, Directory, ObjectStore};
 
@@ -35,7 +36,7 @@ impl AwsBackend {
         groups: &[String],
         wait: Duration,
     ) -> Result<AwsEnrollReport, BackendError> {
-        let username = username.trim().to_lowercase();
+        let username = normalize_username(username)?;
         if photos.is_empty() {
             return Err(BackendError::Rejected(
                 "enrollment needs at least one photo".into(),

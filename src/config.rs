@@ -16,6 +16,7 @@ use crate::daemon::liveness::LivenessConfig;
 use crate::daemon::machine::MachineConfig;
 use crate::daemon::runtime::OfflineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
+use crate::monitor::MonitoringConfig;
 use crate::vision::VisionConfig;
 
 /// Where `--config` points when it is not given.
@@ -54,6 +55,7 @@ pub struct Config {
     pub offline: OfflineConfig,
     pub camera: CameraConfig,
     pub relay: DoorIoConfig,
+    pub monitoring: MonitoringConfig,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             offline: OfflineConfig::default(),
             camera: CameraConfig::default(),
             relay: DoorIoConfig::default(),
+            monitoring: MonitoringConfig::default(),
         }
     }
 }
@@ -229,6 +232,7 @@ impl Config {
         }
         problems.extend(self.camera_problems());
         problems.extend(self.relay_problems());
+        problems.extend(self.monitoring.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

@@ -18,6 +18,8 @@ pub mod config;
 pub mod daemon;
 /// The lock: the Relay trait, the fail-secure Door, the simulated relay.
 pub mod door;
+/// Health and Prometheus metrics for the operator, over a loopback HTTP listener.
+pub mod monitor;
 /// Local persistence helpers: encryption at rest.
 pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.

@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::daemon::runtime;
 use crate::door::contact::ContactMonitor;
+use crate::monitor::{Monitor, http};
 use crate::store::audit::JsonLinesSink;
 use crate::vision::FaceEngine;
 
@@ -66,7 +67,7 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
         engine,
         flow,
         hardware.relay,
-        clock,
+        clock.clone(),
         &door_name,
         policy,
         backend,
@@ -80,11 +81,14 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     daemon.audit.ship(&mut sink)?; // whatever a crash left behind
 
     let health = Arc::new(CameraHealth::default());
-    let mut next_frame = capture::spawn(camera, health.clone()).context("camera thread")?;
+    let monitor = start_monitoring(&config, clock, health.clone()).await?;
+    daemon.monitor = monitor.clone();
+    let mut next_frame = capture::spawn(camera, health).context("camera thread")?;
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut ticks = tokio::time::interval(Duration::from_millis(100));
     let mut watchdog = Watchdog::from_env();
+    monitor.set_ready(true);
     notify(&[NotifyState::Ready, NotifyState::Status("watching the door")]);
     tracing::info!(door = %door_name, "facegate is running");
     loop {
@@ -95,6 +99,7 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
                 daemon.on_sensors(sensors.read()).await?;
                 daemon.on_tick().await?;
                 daemon.audit.ship(&mut sink)?;
+                monitor.outbox_depth(daemon.audit.len());
                 watchdog.ping();
             }
             changed = next_frame.changed(), if next_frame.has_changed().is_ok() => {
@@ -109,11 +114,29 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    monitor.set_ready(false);
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopping: locking the door");
     daemon.door.lock()?;
     daemon.audit.ship(&mut sink)?;
     Ok(0)
+}
+
+/// The metrics and health the daemon reports into, served on `monitoring.listen` when set.
+async fn start_monitoring(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    camera: Arc<CameraHealth>,
+) -> anyhow::Result<Arc<Monitor>> {
+    let mut monitor = Monitor::new(clock, config.monitoring.max_frame_age_ms);
+    monitor.watch_camera(camera);
+    let monitor = Arc::new(monitor);
+    if let Some(addr) = config.monitoring.listen {
+        let listener = http::bind(addr).await?;
+        tracing::info!(%addr, "serving /healthz and /metrics");
+        tokio::spawn(http::serve(listener, monitor.clone()));
+    }
+    Ok(monitor)
 }
 
 /// Tells systemd; outside systemd (no NOTIFY_SOCKET) this does nothing.

@@ -22,6 +22,7 @@ use crate::camera::Frame;
 use crate::clock::{Clock, Millis};
 use crate::door::contact::{ContactMonitor, DoorAlarm};
 use crate::door::{Door, Indicator, LockState, LogIndicator, RelayError, SensorReading};
+use crate::monitor::{Monitor, Stage};
 use crate::store::audit::{AuditError, AuditEvent, AuditKind, AuditOutbox};
 use crate::store::grants::{GrantError, GrantStore};
 use crate::vision::detect::Landmarks;
@@ -82,6 +83,8 @@ pub struct Daemon {
     pub contact: ContactMonitor,
     /// The backend's name in the audit trail.
     pub backend_name: String,
+    /// Metrics and health for the operator.
+    pub monitor: Arc<Monitor>,
     state: State,
     attempts: u64,
     track: Track,
@@ -174,6 +177,7 @@ impl Daemon {
         door_name: String,
         policy: DoorPolicy,
     ) -> Self {
+        let monitor = Arc::new(Monitor::new(clock.clone(), 5_000));
         Self {
             engine,
             flow,
@@ -189,6 +193,7 @@ impl Daemon {
             indicator: Box::new(LogIndicator),
             contact: ContactMonitor::new(30_000),
             backend_name: "embedded".into(),
+            monitor,
             state: State::Idle,
             attempts: 0,
             track: Track::default(),
@@ -230,6 +235,7 @@ impl Daemon {
         reading: SensorReading,
     ) -> Result<Vec<AuditKind>, DaemonError> {
         let mut audited = Vec::new();
+        self.monitor.door_open(reading.door_open);
         let pressed = reading.exit_pressed && !self.exit_pressed;
         self.exit_pressed = reading.exit_pressed;
         if pressed {
@@ -262,7 +268,9 @@ impl Daemon {
             return Ok(FaceSeen::None); // the door is busy: no inference spent
         }
         let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
         let faces = engine.detect(&frame.image)?;
+        self.monitor.inference(Stage::Detect, started.elapsed());
         let Some(face) = faces.into_iter().next() else {
             return Ok(FaceSeen::None);
         };
@@ -328,7 +336,9 @@ impl Daemon {
         }
         if let Some(attempt) = finished.as_mut() {
             attempt.relay = self.door.state();
+            self.monitor.attempt(attempt);
         }
+        self.monitor.relay(self.door.state());
         Ok(finished)
     }
 
@@ -351,7 +361,10 @@ impl Daemon {
         };
         let embedding = {
             let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.describe(&image, &face)?.embedding
+            let started = std::time::Instant::now();
+            let embedding = engine.describe(&image, &face)?.embedding;
+            self.monitor.inference(Stage::Embed, started.elapsed());
+            embedding
         };
         let jpeg = image_io::encode_jpeg(&image, 90);
         let online = self

@@ -1,0 +1,176 @@
+//! `facegate run` with `[monitoring] listen` set: /healthz and /metrics scraped over 127.0.0.1
+//! while an enrolled person walks up to the replay camera and is let in.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// One HTTP/1.1 GET; returns the status code and the body.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// The value of the first sample whose line starts with `series` (name and labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn health_and_metrics_follow_a_granted_sign_in() {
+    let (Some(faces), Some(models)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let person = &common::people(&faces, 1)[0];
+    let replay = dir.path().join("frames");
+    std::fs::create_dir(&replay).unwrap();
+    std::fs::copy(common::photo(&faces, person, 2), replay.join("face.jpg")).unwrap();
+    // Nobody for a second (the scraper sees the daemon ready), then the person, moving.
+    std::fs::write(
+        replay.join("script.txt"),
+        "- 10 100\nface.jpg 80 100 live\n- 600 100\n",
+    )
+    .unwrap();
+    let addr = free_port();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[vision]\nmodel_dir = {:?}\n[camera]\nkind = \"replay\"\n\
+             replay_dir = {:?}\n[relay]\nstate_file = {:?}\n[monitoring]\nlisten = \"{addr}\"\n",
+            dir.path().join("data"),
+            models,
+            replay,
+            dir.path().join("relay-state"),
+        ),
+    )
+    .unwrap();
+    let facegate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let photo = common::photo(&faces, person, 1);
+    let enrolled = facegate(&[
+        "enroll",
+        "--user",
+        "ana@example.com",
+        "--name",
+        "Ana",
+        "--photo",
+        photo.to_str().unwrap(),
+        "--group",
+        "staff",
+    ]);
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+
+    let _daemon = Running(
+        Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .spawn()
+            .unwrap(),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        assert!(Instant::now() < deadline, "/healthz never answered 200");
+        if let Some((200, body)) = get(addr, "/healthz") {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health["ready"], true);
+    assert_eq!(health["camera_ok"], true);
+    assert_eq!(health["backend"], "online");
+    assert!(health["last_frame_age_ms"].as_u64().unwrap() <= 5_000);
+
+    let granted = r#"facegate_attempts_total{decision="granted",reason="verified"}"#;
+    let metrics = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no granted attempt in /metrics within 60 s"
+        );
+        let (status, body) = get(addr, "/metrics").expect("/metrics answers");
+        assert_eq!(status, 200);
+        if sample(&body, granted).is_some() {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(sample(&metrics, granted), Some(1.0));
+    assert_eq!(
+        sample(&metrics, "facegate_face_to_relay_seconds_count"),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &metrics,
+            r#"facegate_inference_seconds_count{stage="detect"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"facegate_inference_seconds_count{stage="embed"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&metrics, "facegate_camera_frames_total").unwrap() >= 10.0);
+    assert_eq!(
+        sample(&metrics, "facegate_camera_reconnects_total"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&metrics, "facegate_offline"), Some(0.0));
+    assert_eq!(sample(&metrics, "facegate_door_open"), Some(-1.0));
+    assert!(sample(&metrics, "facegate_audit_outbox_depth").is_some());
+    assert!(sample(&metrics, "facegate_relay_unlocked").is_some());
+    assert!(metrics.contains("# TYPE facegate_face_to_relay_seconds histogram"));
+
+    let (status, _) = get(addr, "/nothing").unwrap();
+    assert_eq!(status, 404);
+}

@@ -1,5 +1,5 @@
 //! The command line: one file per subcommand. Exit codes are part of the contract:
-//! 0 success, 1 a negative answer where a command has one, 2 an error, 78 a bad config.
+//! 0 success, 1 a negative answer where a command has one (a denial, a failed doctor check), 2 an error, 78 a bad config.
 
 mod auth;
 mod bench;
@@ -7,6 +7,7 @@ mod check_config;
 mod compare;
 mod demo;
 mod detect;
+mod doctor;
 mod enroll;
 mod eval_faces;
 mod relock;
@@ -93,6 +94,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the configuration file and list every problem
     CheckConfig,
+    /// Check this installation: config, data dir, models, camera, GPIO, backend, clock
+    /// (exit 1 when a check fails)
+    Doctor(doctor::DoctorArgs),
     /// Drive the relay to locked and exit (systemd's ExecStopPost)
     Relock,
 }
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::CheckConfig => check_config::run(&cli.global),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Relock => relock::run(&cli.global),
     };
     match outcome {

@@ -36,6 +36,33 @@ pub struct CognitoKeys {
 
 const STORED: &[u8] = b"jwks";
 
+/// One GET of the key set at `url`: unreachable or a 5xx is `Unavailable`; anything that is
+/// not a non-empty key set is `Internal`.
+pub async fn fetch(http: &reqwest::Client, url: &str) -> Result<Jwks, BackendError> {
+    let unavailable =
+        |e: reqwest::Error| BackendError::Unavailable(format!("JWKS from {url}: {e}"));
+    let response = http.get(url).send().await.map_err(unavailable)?;
+    let status = response.status();
+    if !status.is_success() {
+        let error = format!("JWKS from {url}: HTTP {status}");
+        return Err(if status.is_server_error() {
+            BackendError::Unavailable(error)
+        } else {
+            BackendError::Internal(error)
+        });
+    }
+    let jwks: Jwks = response
+        .json()
+        .await
+        .map_err(|e| BackendError::Internal(format!("JWKS from {url} is not a key set: {e}")))?;
+    if jwks.keys.is_empty() {
+        return Err(BackendError::Internal(format!(
+            "JWKS from {url} has no keys"
+        )));
+    }
+    Ok(jwks)
+}
+
 impl CognitoKeys {
     /// Loads the persisted copy, if any, from `store`.
     pub fn new(
@@ -62,28 +89,7 @@ impl CognitoKeys {
     }
 
     async fn fetch(&self) -> Result<Jwks, BackendError> {
-        let unavailable =
-            |e: reqwest::Error| BackendError::Unavailable(format!("JWKS from {}: {e}", self.url));
-        let response = self.http.get(&self.url).send().await.map_err(unavailable)?;
-        let status = response.status();
-        if !status.is_success() {
-            let error = format!("JWKS from {}: HTTP {status}", self.url);
-            return Err(if status.is_server_error() {
-                BackendError::Unavailable(error)
-            } else {
-                BackendError::Internal(error)
-            });
-        }
-        let jwks: Jwks = response.json().await.map_err(|e| {
-            BackendError::Internal(format!("JWKS from {} is not a key set: {e}", self.url))
-        })?;
-        if jwks.keys.is_empty() {
-            return Err(BackendError::Internal(format!(
-                "JWKS from {} has no keys",
-                self.url
-            )));
-        }
-        Ok(jwks)
+        fetch(&self.http, &self.url).await
     }
 
     fn remember(&self, jwks: &Jwks, at: Millis) {

@@ -148,6 +148,33 @@ impl AwsBackend {
         Self::from_sdk_config(config, &shared, region)
     }
 
+    /// Resolves the default credential chain (for `facegate doctor`): which provider answered,
+    /// and the access key's last four characters.
+    pub async fn resolve_credentials(config: &AwsConfig) -> Result<String, BackendError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let shared = Self::sdk_config(config).await;
+        let provider = shared.credentials_provider().ok_or_else(|| {
+            BackendError::Internal("the AWS SDK found no credential provider".into())
+        })?;
+        let credentials = provider.provide_credentials().await.map_err(|e| {
+            BackendError::Denied(format!(
+                "no AWS credentials: {e} (the device needs its own IAM identity; see docs/aws.md)"
+            ))
+        })?;
+        let key = credentials.access_key_id();
+        let tail = &key[key.len().saturating_sub(4)..];
+        let expiry = match credentials.expiry() {
+            Some(_) => "temporary",
+            None => "long-lived",
+        };
+        Ok(format!("{expiry} key …{tail}"))
+    }
+
+    /// Where the user pool publishes its signing keys.
+    pub fn jwks_url(&self) -> String {
+        jwks::jwks_url(&self.region, &self.config.user_pool_id)
+    }
+
     async fn sdk_config(config: &AwsConfig) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
@@ -219,7 +246,7 @@ impl AwsBackend {
         clock: Arc<dyn Clock>,
     ) -> Result<DeviceFlow, BackendError> {
         let keys = jwks::CognitoKeys::new(
-            jwks::jwks_url(&self.region, &self.config.user_pool_id),
+            self.jwks_url(),
             store,
             clock.clone(),
             Duration::from_secs_f32(self.config.operation_timeout_secs),

@@ -27,6 +27,27 @@ impl S3Store {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// Whether the bucket exists (for `facegate doctor`). A 403 means it exists but this
+    /// identity may not list it, which is how the device policy is meant to be.
+    pub async fn check_exists(&self) -> Result<&'static str, BackendError> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok("exists"),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                match (status, e.code()) {
+                    (Some(403), _) | (_, Some("Forbidden" | "AccessDenied")) => {
+                        Ok("exists (this identity may not list it)")
+                    }
+                    (Some(404), _) | (_, Some("NotFound" | "NoSuchBucket")) => Err(
+                        BackendError::Rejected(format!("bucket {} does not exist", self.bucket)),
+                    ),
+                    _ => Err(errors::map("S3 HeadBucket", e)),
+                }
+            }
+        }
+    }
 }
 
 fn is_not_found(code: Option<&str>) -> bool {

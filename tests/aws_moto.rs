@@ -172,3 +172,18 @@ async fn the_directory_links_faces_and_users_both_ways() {
         vec!["f2".to_string()]
     );
 }
+
+#[tokio::test]
+async fn the_doctor_tells_a_bucket_that_exists_from_one_that_does_not() {
+    let Some(url) = moto() else { return };
+    let backend = backend(&url, &unique("fg")).await;
+    // `backend` creates the sign-in bucket only.
+    assert_eq!(backend.signin.check_exists().await.unwrap(), "exists");
+    match backend.signup.check_exists().await {
+        Err(facegate::backend::BackendError::Rejected(why)) => {
+            assert!(why.contains(backend.signup.bucket()), "{why}");
+            assert!(why.contains("does not exist"), "{why}");
+        }
+        other => panic!("a missing bucket must be named as missing, got {other:?}"),
+    }
+}

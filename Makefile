@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup models check build-release
+.PHONY: demo test setup models check build-release deb cross-aarch64 cross-armv7 deb-aarch64 deb-armv7
 
 # Run the demo: a scripted morning at the door (installs what it needs first).
 demo: setup build-release
@@ -22,3 +22,20 @@ check:
 
 build-release:
 	cargo build --release
+
+# The Debian package for this machine (target/debian/facegate_*.deb).
+deb: setup
+	scripts/build-deb.sh
+
+# Cross builds for the Pi with cross-rs and Docker (not runnable here: see cross/README.md).
+cross-aarch64:
+	cross build --release --target aarch64-unknown-linux-gnu
+
+cross-armv7:
+	cross build --release --target armv7-unknown-linux-gnueabihf
+
+deb-aarch64: cross-aarch64
+	scripts/build-deb.sh --target aarch64-unknown-linux-gnu --no-build
+
+deb-armv7: cross-armv7
+	scripts/build-deb.sh --target armv7-unknown-linux-gnueabihf --no-build

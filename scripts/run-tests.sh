@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suite with the services it needs: a moto server on 127.0.0.1 for the S3 and
 # DynamoDB adapters, and cfn-lint for the SAM template. Both come from PyPI into a virtualenv
-# ($FACEGATE_VENV, default .venv); moto is stopped when the tests end, pass or fail.
+# ($FACEGATE_VENV, default .venv); moto is stopped when the tests end, pass or fail. Then the
+# package test (scripts/test-deb.sh) with cargo-deb from crates.io ($FACEGATE_TOOLS, default
+# .tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +34,10 @@ echo "run-tests: moto on 127.0.0.1:$port"
 
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   cargo test --all-targets "$@"
+
+tools=${FACEGATE_TOOLS:-.tools}
+if [ ! -x "$tools/bin/cargo-deb" ]; then
+  echo "run-tests: installing cargo-deb into $tools"
+  cargo install --quiet --locked cargo-deb --version 3.8.0 --root "$tools"
+fi
+CARGO_DEB="$tools/bin/cargo-deb" scripts/test-deb.sh

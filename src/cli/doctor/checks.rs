@@ -398,8 +398,8 @@ async fn aws_backend(config: &Config) -> Vec<Check> {
         Err(e) => Check::fail(
             "aws creds",
             e.to_string(),
-            "give the device credentials: /etc/facegate/aws.env with AWS_* variables, or an \
-             IAM Roles Anywhere profile (docs/aws.md)",
+            "give the device credentials for the facegate user: AWS_* variables in a root-only \
+             EnvironmentFile= drop-in, or a shared credentials file (docs/aws.md)",
         ),
     });
     let url = backend.jwks_url();

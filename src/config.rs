@@ -230,6 +230,12 @@ impl Config {
                 o.match_threshold, self.vision.match_threshold
             ));
         }
+        if !(10..=86_400).contains(&o.revalidate_secs) {
+            problems.push(format!(
+                "offline.revalidate_secs = {} must be 10 to 86400",
+                o.revalidate_secs
+            ));
+        }
         problems.extend(self.camera_problems());
         problems.extend(self.relay_problems());
         problems.extend(self.monitoring.problems());

@@ -340,3 +340,27 @@ fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
     assert!(row("1 h later").contains("DENIED*"), "{text}");
     assert!(text.contains("relay locked"), "{text}");
 }
+
+#[test]
+fn keys_rotate_publishes_a_new_signing_key() {
+    if common::model_dir().is_none() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let kid = || {
+        let out = facegate(&["--data", data_arg, "keys", "show"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let jwks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        jwks["keys"][0]["kid"].as_str().unwrap().to_string()
+    };
+    let before = kid();
+    assert_eq!(kid(), before, "the key persists between commands");
+    let out = facegate(&["--data", data_arg, "keys", "rotate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = kid();
+    assert_ne!(after, before);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("{before} -> {after}")), "{said}");
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use facegate::auth::DoorPolicy;
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::triggers::{self, params};
-use facegate::backend::{AuthStep, BackendError, FaceIndex, IdentityProvider, ObjectStore};
+use facegate::backend::{AuthStep, BackendError, FaceIndex, IdentityProvider, ObjectStore, Tokens};
 use facegate::clock::{Clock, ManualClock};
 use facegate::vision::RuntimeKind;
 
@@ -119,6 +119,22 @@ async fn challenge(w: &World, user: &str) -> (String, String) {
             parameters,
         } => (session, parameters[params::UPLOAD_KEY].clone()),
         AuthStep::Tokens(_) => panic!("tokens without a challenge"),
+    }
+}
+
+/// Signs enrolled `person` in with their second photo and returns the tokens.
+async fn sign_in(w: &World, person: usize) -> Tokens {
+    let user = email(w, person);
+    let (session, key) = challenge(w, &user).await;
+    upload(w, &key, person, 2).await;
+    match w
+        .backend
+        .pool
+        .respond_to_challenge(&user, &session, &key)
+        .await
+    {
+        Ok(AuthStep::Tokens(tokens)) => tokens,
+        other => panic!("no tokens: {other:?}"),
     }
 }
 
@@ -438,16 +454,7 @@ async fn enrollment_refuses_bad_photos_and_keeps_nothing() {
 async fn refresh_works_while_enabled_and_stops_when_disabled() {
     let Some(w) = world().await else { return };
     let user = email(&w, 0);
-    let (session, key) = challenge(&w, &user).await;
-    upload(&w, &key, 0, 2).await;
-    let Ok(AuthStep::Tokens(tokens)) = w
-        .backend
-        .pool
-        .respond_to_challenge(&user, &session, &key)
-        .await
-    else {
-        panic!("no tokens");
-    };
+    let tokens = sign_in(&w, 0).await;
     let refresh = tokens.refresh_token.unwrap();
     let renewed = w.backend.pool.refresh(&user, &refresh).await.unwrap();
     let flow = w.backend.device_flow();
@@ -510,4 +517,41 @@ async fn users_faces_and_keys_survive_a_restart() {
         .unwrap();
     assert!(d.granted, "{d:?}");
     assert_eq!(d.user.as_deref(), Some("ana@example.com"));
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_replaces_the_old_one_and_its_tokens_stop_verifying() {
+    let Some(w) = world().await else { return };
+    let user = email(&w, 0);
+    let old = sign_in(&w, 0).await;
+    let old_kid = w.backend.pool.jwks().keys[0].kid.clone();
+    let rotated = w.backend.rotate_signing_key().unwrap();
+    assert_eq!(rotated.keys.len(), 1, "only the new key is published");
+    assert_ne!(rotated.keys[0].kid, old_kid);
+
+    let World {
+        backend,
+        clock,
+        _dir,
+        ..
+    } = w;
+    drop(backend);
+    let reopened = open(_dir.path(), &clock).unwrap();
+    assert_eq!(reopened.pool.jwks().keys[0].kid, rotated.keys[0].kid);
+    let flow = reopened.device_flow();
+    let verdict = flow.verify_tokens(&old.id_token, &old.access_token).await;
+    assert!(
+        !matches!(verdict, Ok(Ok(_))),
+        "a token signed with the old key must not verify"
+    );
+    let renewed = reopened
+        .pool
+        .refresh(&user, old.refresh_token.as_deref().unwrap())
+        .await
+        .expect("refresh tokens outlive the rotation");
+    assert!(matches!(
+        flow.verify_tokens(&renewed.id_token, &renewed.access_token)
+            .await,
+        Ok(Ok(_))
+    ));
 }

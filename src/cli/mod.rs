@@ -10,6 +10,7 @@ mod detect;
 mod doctor;
 mod enroll;
 mod eval_faces;
+mod keys;
 mod relock;
 mod run;
 mod users;
@@ -86,6 +87,9 @@ pub enum Command {
     /// List and manage enrolled users
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Show or rotate the embedded pool's token signing key
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Run the whole sign-in flow on a photo: exit 0 granted, 1 denied, 2 error
     Auth(auth::AuthArgs),
     /// Run the door service until SIGTERM (the camera and relay from the config)
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Enroll(args) => enroll::run(&cli.global, args),
         Command::Users(command) => users::run(&cli.global, command),
+        Command::Keys(command) => keys::run(&cli.global, command),
         Command::Auth(args) => auth::run(&cli.global, args),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),

@@ -25,6 +25,7 @@ use super::triggers::{self, TriggerConfig, TriggerPorts};
 use super::{BackendError, Directory, FaceIndex, ObjectStore};
 use crate::auth::DeviceFlow;
 use crate::auth::flow::StaticKeys;
+use crate::auth::jwt::Jwks;
 use crate::clock::Clock;
 use crate::store::Sealer;
 use crate::vision::FaceEngine;
@@ -76,6 +77,7 @@ pub struct EmbeddedBackend {
     pub faces: LocalFaceIndex,
     pub pool: Arc<UserPool>,
     pub ports: TriggerPorts,
+    sealer: Arc<Sealer>,
     db: sled::Db,
 }
 
@@ -84,6 +86,19 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 }
 
 const SIGNING_KEY: &[u8] = b"signing-key/es256";
+
+/// Makes a signing key, stores it sealed (durably) and returns its signer.
+fn store_new_signer(
+    keys: &sled::Tree,
+    sealer: &Sealer,
+    issuer: Issuer,
+) -> Result<TokenSigner, BackendError> {
+    let (signer, secret) = TokenSigner::generate(issuer);
+    keys.insert(SIGNING_KEY, sealer.seal(&secret, "keys/signing"))
+        .map_err(internal)?;
+    keys.flush().map_err(internal)?;
+    Ok(signer)
+}
 
 impl EmbeddedBackend {
     /// Opens (or creates) the backend's store under `data_dir`.
@@ -130,13 +145,7 @@ impl EmbeddedBackend {
                 TokenSigner::from_secret(&secret, issuer)
                     .ok_or_else(|| internal("the stored signing key is damaged"))?
             }
-            None => {
-                let (signer, secret) = TokenSigner::generate(issuer);
-                let sealed = sealer.seal(&secret, "keys/signing");
-                keys.insert(SIGNING_KEY, sealed).map_err(internal)?;
-                keys.flush().map_err(internal)?;
-                signer
-            }
+            None => store_new_signer(&keys, &sealer, issuer)?,
         };
         let refresh = db.open_tree("refresh-tokens").map_err(internal)?;
         let pool = Arc::new(UserPool::new(
@@ -154,8 +163,19 @@ impl EmbeddedBackend {
             faces,
             pool,
             ports,
+            sealer,
             db,
         })
+    }
+
+    /// Replaces the token signing key with a new one (a new `kid` in the JWKS) and returns the
+    /// new key set. Tokens signed with the old key stop verifying; refresh tokens are not
+    /// signed and keep working. The running pool keeps its key until the backend is opened
+    /// again, so the service must be restarted (the CLI stops it first: one writer).
+    pub fn rotate_signing_key(&self) -> Result<Jwks, BackendError> {
+        let keys = self.db.open_tree("keys").map_err(internal)?;
+        let issuer = self.pool.issuer().clone();
+        Ok(store_new_signer(&keys, &self.sealer, issuer)?.jwks())
     }
 
     /// The administrative enrollment path: creates the user if needed, adds groups, and

@@ -16,7 +16,7 @@ use aws_lambda_events::event::cognito::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::tokens::{TokenSigner, random_id};
+use super::tokens::{Issuer, TokenSigner, random_id};
 use super::users::{User, UserStore, normalize_username};
 use crate::auth::jwt::{Expectations, Jwks};
 use crate::backend::triggers::{self, CUSTOM_CHALLENGE, TriggerPorts};
@@ -78,6 +78,11 @@ impl UserPool {
     /// The JWKS document for verifying this pool's tokens.
     pub fn jwks(&self) -> Jwks {
         self.signer.jwks()
+    }
+
+    /// Who this pool's tokens are from.
+    pub fn issuer(&self) -> &Issuer {
+        self.signer.issuer()
     }
 
     /// What a verifier must expect of this pool's tokens.

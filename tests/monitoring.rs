@@ -79,31 +79,8 @@ fn health_and_metrics_follow_a_granted_sign_in() {
         ),
     )
     .unwrap();
-    let facegate = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_facegate"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let photo = common::photo(&faces, person, 1);
-    let enrolled = facegate(&[
-        "enroll",
-        "--user",
-        "ana@example.com",
-        "--name",
-        "Ana",
-        "--photo",
-        photo.to_str().unwrap(),
-        "--group",
-        "staff",
-    ]);
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
+    common::enroll_with_cli(&config, "ana@example.com", &photo, "staff");
 
     let _daemon = Running(
         Command::new(env!("CARGO_BIN_EXE_facegate"))

@@ -21,26 +21,17 @@ fn gpio_error(what: &str, pin: u8, e: rppal::gpio::Error) -> RelayError {
 /// Checks that the GPIO chip can be opened and every configured pin is available, without
 /// driving any output (for `facegate doctor`). Returns the board and the pin map.
 pub fn probe(config: &DoorIoConfig) -> Result<String, RelayError> {
-    let pins = [
-        ("relay", config.pin),
-        ("door contact", config.contact_pin),
-        ("exit button", config.exit_pin),
-        ("green light", config.green_pin),
-        ("red light", config.red_pin),
-        ("buzzer", config.buzzer_pin),
-    ];
     let first = config.pin.unwrap_or(0);
     let gpio = Gpio::new().map_err(|e| gpio_error("GPIO chip", first, e))?;
     let mut used = Vec::new();
-    for (what, pin) in pins {
-        let Some(pin) = pin else { continue };
-        gpio.get(pin).map_err(|e| gpio_error(what, pin, e))?;
-        used.push(format!("{what} {pin}"));
+    for (key, pin) in config.pins() {
+        gpio.get(pin).map_err(|e| gpio_error(key, pin, e))?;
+        used.push(format!("{key} = {pin}"));
     }
     let board = rppal::system::DeviceInfo::new()
         .map(|info| info.model().to_string())
         .unwrap_or_else(|_| "unknown board".into());
-    Ok(format!("{board}; BCM pins {}", used.join(", ")))
+    Ok(format!("{board}; {}", used.join(", ")))
 }
 
 /// The level that puts the relay in `state`: energised means unlocked (a fail-secure strike

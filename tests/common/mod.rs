@@ -83,3 +83,21 @@ pub fn people(faces: &Path, count: usize) -> Vec<String> {
         .take(count)
         .collect()
 }
+
+/// Enrolls `user` (named "Ana") from `photo` into `group` through the `facegate` binary under
+/// `config`, as an administrator would; panics with facegate's message when refused.
+pub fn enroll_with_cli(config: &Path, user: &str, photo: &Path, group: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .arg("--config")
+        .arg(config)
+        .args(["enroll", "--user", user, "--name", "Ana", "--photo"])
+        .arg(photo)
+        .args(["--group", group])
+        .output()
+        .expect("facegate runs");
+    assert!(
+        out.status.success(),
+        "enroll {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 faces=../shared/faces/dev
 [ -d "$faces" ] || faces=$(scripts/demo-photos.sh)
-exec target/release/facegate demo --faces "$faces"
+exec "${CARGO_TARGET_DIR:-target}/release/facegate" demo --faces "$faces"

@@ -187,3 +187,90 @@ async fn the_doctor_tells_a_bucket_that_exists_from_one_that_does_not() {
         other => panic!("a missing bucket must be named as missing, got {other:?}"),
     }
 }
+
+/// `facegate doctor --json` in AWS mode against moto: the verdict of each AWS line, by name.
+fn aws_doctor(
+    url: &str,
+    name: &str,
+    credentials: bool,
+) -> (std::collections::BTreeMap<String, Vec<String>>, Option<i32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[backend]\nkind = \"aws\"\n[backend.aws]\nregion = \"eu-west-1\"\n\
+             user_pool_id = \"eu-west-1_Pool\"\nclient_id = \"client\"\n\
+             signin_bucket = \"{name}-signin\"\nsignup_bucket = \"{name}-signup\"\n\
+             s3_endpoint_url = \"{url}\"\ndynamodb_endpoint_url = \"{url}\"\n\
+             operation_timeout_secs = 2.0\nmax_attempts = 1\n",
+            dir.path()
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"));
+    command
+        .args(["--config", config.to_str().unwrap(), "doctor", "--json"])
+        .args(["--camera-timeout", "1"])
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    if credentials {
+        command
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+    } else {
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+    }
+    let out = command.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut verdicts = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for check in report["checks"].as_array().unwrap() {
+        verdicts
+            .entry(check["name"].as_str().unwrap().to_string())
+            .or_default()
+            .push(format!("{}: {}", check["verdict"], check["detail"]));
+    }
+    (verdicts, out.status.code())
+}
+
+#[tokio::test]
+async fn the_doctor_checks_credentials_and_buckets_in_aws_mode() {
+    let Some(url) = moto() else { return };
+    let name = unique("doc");
+    backend(&url, &name).await; // creates the sign-in bucket only
+
+    let (verdicts, code) = aws_doctor(&url, &name, true);
+    assert_eq!(
+        code,
+        Some(1),
+        "the missing bucket fails the doctor: {verdicts:?}"
+    );
+    let creds = &verdicts["aws creds"];
+    assert!(creds[0].starts_with("\"ok\""), "{creds:?}");
+    assert!(
+        creds[0].contains("region eu-west-1") && creds[0].contains("…ting"),
+        "{creds:?}"
+    );
+    let buckets = &verdicts["bucket"];
+    assert_eq!(buckets.len(), 2, "{buckets:?}");
+    assert!(buckets[0].starts_with("\"ok\"") && buckets[0].contains(&format!("{name}-signin")));
+    assert!(buckets[1].starts_with("\"fail\"") && buckets[1].contains("does not exist"));
+    // This machine cannot reach Cognito: the pool's keys are reported unreachable, not assumed.
+    assert!(
+        verdicts["user pool"][0].starts_with("\"fail\""),
+        "{verdicts:?}"
+    );
+
+    let (verdicts, code) = aws_doctor(&url, &name, false);
+    assert_eq!(code, Some(1));
+    assert!(
+        verdicts["aws creds"][0].starts_with("\"fail\""),
+        "no credentials anywhere: {verdicts:?}"
+    );
+}

@@ -151,3 +151,55 @@ fn health_and_metrics_follow_a_granted_sign_in() {
     let (status, _) = get(addr, "/nothing").unwrap();
     assert_eq!(status, 404);
 }
+
+/// The listener on its own: idle clients neither starve a scrape beyond the connection limit
+/// nor stay connected past the request deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_bounded_and_cut_off() {
+    use facegate::monitor::{Monitor, http};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let clock = Arc::new(facegate::clock::ManualClock::at(0));
+    let monitor = Arc::new(Monitor::new(clock, 5_000));
+    let listener = http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(http::serve(listener, monitor));
+
+    // Eight clients that connect and say nothing hold every slot...
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so a ninth is closed at once, without an answer.
+    let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+    refused
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .ok();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), refused.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "over the limit: {read:?}"
+    );
+
+    // The idle ones are cut off at the request deadline (5 s), freeing their slots.
+    let started = Instant::now();
+    for stream in &mut idle {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_)) | Ok(Ok(_))),
+            "{read:?}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (status, body) = tokio::task::spawn_blocking(move || get(addr, "/metrics"))
+        .await
+        .unwrap()
+        .expect("a scrape is served once the idle clients are gone");
+    assert_eq!(status, 200);
+    assert!(body.contains("# TYPE facegate_offline gauge"), "{body}");
+}

@@ -1,9 +1,12 @@
 //! The monitoring listener: `GET /healthz` (JSON; 200 when ready and seeing frames, else 503)
-//! and `GET /metrics` (Prometheus text). Read-only: nothing served here can move the door.
+//! and `GET /metrics` (Prometheus text). Read-only: nothing served here can move the door. A
+//! few connections at a time, each with a deadline for its request, so a stuck or hostile
+//! client cannot pile up tasks on the door's runtime.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -11,8 +14,9 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::Monitor;
 
@@ -29,14 +33,19 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `monitor` on `listener` until the task is dropped; a broken connection only ends
 /// that connection.
 pub async fn serve(listener: TcpListener, monitor: Arc<Monitor>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
                 tracing::warn!(%e, "monitoring: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("monitoring: too many connections, one refused");
+            continue; // dropping the stream closes it
         };
         let monitor = monitor.clone();
         tokio::spawn(async move {
@@ -44,15 +53,26 @@ pub async fn serve(listener: TcpListener, monitor: Arc<Monitor>) {
                 let response = respond(&monitor, &request);
                 async move { Ok::<_, Infallible>(response) }
             });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%e, "monitoring: connection ended with an error");
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_DEADLINE)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_DEADLINE, connection).await {
+                Ok(Err(e)) => tracing::debug!(%e, "monitoring: connection ended with an error"),
+                Err(_) => tracing::debug!("monitoring: connection closed at its deadline"),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
     }
 }
+
+/// Scrapers and health checkers are few; more connections than this at once are refused.
+const MAX_CONNECTIONS: usize = 8;
+/// A request's headers must arrive within this.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// A kept-alive connection is closed after this, whatever it does.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
 
 fn respond(monitor: &Monitor, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {

@@ -11,8 +11,8 @@
 # release build would add ~15 minutes to CI). `make deb` builds the real one.
 #
 #   scripts/test-deb.sh            (run by scripts/run-tests.sh after cargo test)
-# Environment: CARGO_DEB (the cargo-deb binary), FACEGATE_DEB_ROOT_CACHE (a tarball of the
-# Debian root, made on first use).
+# Environment: CARGO_DEB (the cargo-deb binary), FACEGATE_DEB_ROOT_CACHE_DIR (where a tarball
+# of the Debian root is kept, made on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,14 +38,15 @@ for path in ./usr/bin/facegate ./usr/lib/systemd/system/facegate.service \
   ./etc/facegate/facegate.toml ./usr/lib/facegate/libonnxruntime.so \
   ./usr/share/facegate/models/face_detection_yunet_2023mar_int8bq.onnx \
   ./usr/share/facegate/models/face_recognition_sface_2021dec_int8bq.onnx \
-  ./usr/share/doc/facegate/README.md ./usr/share/doc/facegate/install.md; do
+  ./usr/share/doc/facegate/README.md ./usr/share/doc/facegate/install.md \
+  ./etc/logrotate.d/facegate; do
   grep -qx "$path" <<<"$contents" || fail "$path is not in the package"
 done
 pass "binary, unit, config, models, ONNX Runtime and docs are in the package"
 
 dpkg-deb -e "$deb" "$work/control"
-[ "$(cat "$work/control/conffiles")" = /etc/facegate/facegate.toml ] ||
-  fail "the config is not the package's conffile: $(cat "$work/control/conffiles")"
+[ "$(sort "$work/control/conffiles" | tr '\n' ' ')" = "/etc/facegate/facegate.toml /etc/logrotate.d/facegate " ] ||
+  fail "the conffiles are: $(cat "$work/control/conffiles")"
 grep -q '^Depends:.*adduser' "$work/control/control" || fail "Depends lacks adduser"
 grep -q 'deb-systemd-helper enable facegate.service' "$work/control/postinst" ||
   fail "postinst does not enable the unit"
@@ -89,13 +90,15 @@ if [ "$(id -u)" != 0 ] || ! command -v debootstrap >/dev/null 2>&1; then
   echo "test-deb: not root or no debootstrap: the install into a Debian root was not tried"
   exit 0
 fi
-cache=${FACEGATE_DEB_ROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/facegate-debian-bookworm.tar}
+includes=adduser,libstdc++6,logrotate
+cache_dir=${FACEGATE_DEB_ROOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}}
+cache="$cache_dir/facegate-debian-bookworm-${includes//,/-}.tar"
 mkdir -p "$root"
 if [ -f "$cache" ]; then
   tar -C "$root" -xf "$cache"
 else
   echo "test-deb: debootstrap bookworm (minbase) into $root, cached as $cache"
-  debootstrap --variant=minbase --include=adduser,libstdc++6 bookworm "$root" \
+  debootstrap --variant=minbase --include="$includes" bookworm "$root" \
     http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
   mkdir -p "$(dirname "$cache")"
@@ -122,7 +125,9 @@ done
   fail "the config is $(in_root stat -c '%a %U:%G' /etc/facegate/facegate.toml)"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/facegate.service" ] ||
   fail "the unit is not enabled"
-pass "system user in video and gpio, private data dir, config readable by the service, unit enabled"
+in_root logrotate --debug /etc/logrotate.d/facegate >"$work/logrotate.log" 2>&1 ||
+  { cat "$work/logrotate.log"; fail "logrotate refuses /etc/logrotate.d/facegate"; }
+pass "system user in video and gpio, private data dir, config readable by the service, unit enabled, logrotate accepts its file"
 
 version=$(in_root facegate --version)
 [ "$version" = "facegate $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ] ||

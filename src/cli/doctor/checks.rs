@@ -21,7 +21,7 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
     match load_config(global) {
         Ok(config) => {
-            checks.push(Check::ok("config", summary(&config)));
+            checks.push(config_check(global, &config));
             checks.push(data_dir(&config.data_dir));
             let (models, engine) = models(&config);
             checks.push(models);
@@ -53,13 +53,22 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
     checks
 }
 
-fn summary(config: &Config) -> String {
+fn config_check(global: &GlobalArgs, config: &Config) -> Check {
     let backend = match config.backend.kind {
         BackendKind::Embedded => "embedded",
         BackendKind::Aws => "aws",
     };
     let doors: Vec<&str> = config.doors.keys().map(String::as_str).collect();
-    format!("valid; backend {backend}, door(s) {}", doors.join(", "))
+    let summary = format!("backend {backend}, door(s) {}", doors.join(", "));
+    let default = Path::new(crate::config::DEFAULT_CONFIG_PATH);
+    if global.config.is_none() && !default.exists() {
+        return Check::warn(
+            "config",
+            format!("no {}: the defaults apply ({summary})", default.display()),
+            "install the package's config, or pass --config PATH",
+        );
+    }
+    Check::ok("config", format!("valid; {summary}"))
 }
 
 /// The effective user id: the owner of `/proc/self` (no libc call needed).

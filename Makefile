@@ -17,8 +17,7 @@ models:
 
 check:
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --features lambda --bin facegate-lambda -- -D warnings
+	cargo clippy --all-targets --features lambda -- -D warnings
 
 build-release:
 	cargo build --release

@@ -133,6 +133,12 @@ async fn start_monitoring(
     let monitor = Arc::new(monitor);
     if let Some(addr) = config.monitoring.listen {
         let listener = http::bind(addr).await?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "monitoring listens beyond loopback: whoever reaches it sees when the door opens"
+            );
+        }
         tracing::info!(%addr, "serving /healthz and /metrics");
         tokio::spawn(http::serve(listener, monitor.clone()));
     }

@@ -32,12 +32,16 @@ case "$target" in
   *) echo "build-deb: unsupported target $target" >&2; exit 2 ;;
 esac
 
+# cargo-deb: $CARGO_DEB, else on the PATH, else the copy `make test` installs into .tools.
 cargo_deb=${CARGO_DEB:-}
 if [ -z "$cargo_deb" ]; then
   if command -v cargo-deb >/dev/null 2>&1; then
     cargo_deb=cargo-deb
+  elif [ -x .tools/bin/cargo-deb ]; then
+    cargo_deb=.tools/bin/cargo-deb
   else
-    echo "build-deb: cargo-deb is not installed: cargo install cargo-deb --locked" >&2
+    echo "build-deb: cargo-deb is not installed:" \
+      "cargo install cargo-deb --version 3.8.0 --locked --root .tools" >&2
     exit 2
   fi
 fi

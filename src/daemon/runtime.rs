@@ -177,7 +177,8 @@ impl Daemon {
         door_name: String,
         policy: DoorPolicy,
     ) -> Self {
-        let monitor = Arc::new(Monitor::new(clock.clone(), 5_000));
+        let max_frame_age_ms = crate::monitor::MonitoringConfig::default().max_frame_age_ms;
+        let monitor = Arc::new(Monitor::new(clock.clone(), max_frame_age_ms));
         Self {
             engine,
             flow,

@@ -6,8 +6,8 @@
 //! never waits on monitoring.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -93,7 +93,7 @@ pub struct Monitor {
     registry: Registry,
     clock: Arc<dyn Clock>,
     max_frame_age_ms: u64,
-    camera: OnceLock<Arc<CameraHealth>>,
+    camera: Option<Arc<CameraHealth>>,
     ready: AtomicBool,
     attempts: Family<AttemptLabels, Counter>,
     face_to_relay: Histogram,
@@ -175,7 +175,7 @@ impl Monitor {
             registry,
             clock,
             max_frame_age_ms,
-            camera: OnceLock::new(),
+            camera: None,
             ready: AtomicBool::new(false),
             attempts,
             face_to_relay,
@@ -191,7 +191,7 @@ impl Monitor {
     pub fn watch_camera(&mut self, health: Arc<CameraHealth>) {
         self.registry
             .register_collector(Box::new(CameraCollector(health.clone())));
-        let _ = self.camera.set(health);
+        self.camera = Some(health);
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -246,7 +246,7 @@ impl Monitor {
     /// `/healthz`.
     pub fn health(&self) -> HealthReport {
         let now = self.clock.now_ms();
-        let (camera_ok, last_frame_age_ms) = match self.camera.get() {
+        let (camera_ok, last_frame_age_ms) = match &self.camera {
             None => (false, None),
             Some(health) => {
                 let last = health.last_frame_ms.load(Ordering::Relaxed);

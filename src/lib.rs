@@ -1,30 +1,41 @@
 //! facegate: a door that opens for the right face.
 //!
-//! Module map (see docs/architecture.md for the data flow):
+//! Module map (see docs/architecture.md for the data flow). Without the default feature `device`
+//! only what the trigger Lambda runs is built: the backend's ports, triggers and AWS adapters,
+//! the decision rule, the clock and the outcome types (no camera, GPIO, face engine or sled).
 
 /// The device side of the challenge: JWT verification, door policy, the authentication flow.
+#[cfg(feature = "device")]
 pub mod auth;
 /// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.
 pub mod backend;
 /// Frame sources: the FrameSource trait and the replay camera.
+#[cfg(feature = "device")]
 pub mod camera;
 /// Command-line interface, one file per subcommand.
+#[cfg(feature = "device")]
 pub mod cli;
 /// Wall-clock time behind a trait, for tests.
 pub mod clock;
 /// TOML configuration, validated.
+#[cfg(feature = "device")]
 pub mod config;
 /// The door daemon's pure core: state machine and liveness.
+#[cfg(feature = "device")]
 pub mod daemon;
 /// The lock: the Relay trait, the fail-secure Door, the simulated relay.
+#[cfg(feature = "device")]
 pub mod door;
 /// What an attempt came to: granted (how) or denied (why), a closed set.
 pub mod events;
 /// The decision rule: which enrolled person a face is, or nobody (open-set, calibrated).
 pub mod matching;
 /// Health and Prometheus metrics for the operator, over a loopback HTTP listener.
+#[cfg(feature = "device")]
 pub mod monitor;
 /// Local persistence helpers: encryption at rest.
+#[cfg(feature = "device")]
 pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.
+#[cfg(feature = "device")]
 pub mod vision;

@@ -2,7 +2,9 @@
 //! logic written once over them, and the adapters (the embedded, on-device one here; AWS later).
 
 pub mod aws;
+#[cfg(feature = "device")]
 pub mod embedded;
+#[cfg(feature = "device")]
 pub mod fault;
 pub mod identify;
 pub mod lambda;

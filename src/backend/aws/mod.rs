@@ -7,9 +7,13 @@
 //! throttling and 5xx with backoff (standard mode) inside an operation timeout.
 
 pub mod cognito;
+#[cfg(feature = "device")]
+mod device;
 pub mod dynamodb;
+#[cfg(feature = "device")]
 pub mod enroll;
 pub mod errors;
+#[cfg(feature = "device")]
 pub mod jwks;
 pub mod rekognition;
 pub mod s3;
@@ -23,7 +27,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{DeviceFlow, jwt::Expectations};
 use crate::backend::BackendError;
 use crate::backend::triggers::{TriggerConfig, TriggerPorts};
 use crate::clock::Clock;
@@ -56,6 +59,10 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
     pub dynamodb_endpoint_url: Option<String>,
+    pub rekognition_endpoint_url: Option<String>,
+    /// The pool's token issuer (`iss`; its keys are at `ISSUER/.well-known/jwks.json`), for
+    /// emulators; unset: `https://cognito-idp.REGION.amazonaws.com/POOL`.
+    pub issuer_url: Option<String>,
     /// Seconds to connect; seconds for a whole operation, retries included.
     pub connect_timeout_secs: f32,
     pub operation_timeout_secs: f32,
@@ -80,6 +87,8 @@ impl Default for AwsConfig {
             endpoint_url: None,
             s3_endpoint_url: None,
             dynamodb_endpoint_url: None,
+            rekognition_endpoint_url: None,
+            issuer_url: None,
             connect_timeout_secs: 2.0,
             operation_timeout_secs: 4.0,
             max_attempts: 3,
@@ -169,34 +178,7 @@ impl AwsBackend {
         Self::from_sdk_config(config, &shared, region)
     }
 
-    /// Resolves the default credential chain (for `facegate doctor`): which provider answered,
-    /// and the access key's last four characters.
-    pub async fn resolve_credentials(config: &AwsConfig) -> Result<String, BackendError> {
-        use aws_credential_types::provider::ProvideCredentials;
-        let shared = Self::sdk_config(config).await;
-        let provider = shared.credentials_provider().ok_or_else(|| {
-            BackendError::Internal("the AWS SDK found no credential provider".into())
-        })?;
-        let credentials = provider.provide_credentials().await.map_err(|e| {
-            BackendError::Denied(format!(
-                "no AWS credentials: {e} (the device needs its own IAM identity; see docs/aws.md)"
-            ))
-        })?;
-        let key = credentials.access_key_id();
-        let tail = &key[key.len().saturating_sub(4)..];
-        let expiry = match credentials.expiry() {
-            Some(_) => "temporary",
-            None => "long-lived",
-        };
-        Ok(format!("{expiry} key …{tail}"))
-    }
-
-    /// Where the user pool publishes its signing keys.
-    pub fn jwks_url(&self) -> String {
-        jwks::jwks_url(&self.region, &self.config.user_pool_id)
-    }
-
-    async fn sdk_config(config: &AwsConfig) -> SdkConfig {
+    pub(crate) async fn sdk_config(config: &AwsConfig) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
             .timeout_config(
@@ -231,6 +213,11 @@ impl AwsBackend {
             dynamo = dynamo.endpoint_url(url);
         }
         let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
+        let mut rekognition = aws_sdk_rekognition::config::Builder::from(shared);
+        if let Some(url) = &config.rekognition_endpoint_url {
+            rekognition = rekognition.endpoint_url(url);
+        }
+        let rekognition = aws_sdk_rekognition::Client::from_conf(rekognition.build());
         Ok(Self {
             region,
             pool: Arc::new(cognito::CognitoPool::new(
@@ -242,7 +229,7 @@ impl AwsBackend {
             signin: Arc::new(s3::S3Store::new(s3.clone(), &config.signin_bucket)),
             signup: Arc::new(s3::S3Store::new(s3, &config.signup_bucket)),
             faces: Arc::new(rekognition::RekognitionIndex::new(
-                aws_sdk_rekognition::Client::new(shared),
+                rekognition,
                 &config.collection_id,
                 (config.match_threshold - config.match_margin).max(0.0),
             )),
@@ -258,39 +245,6 @@ impl AwsBackend {
     /// The decision rule for Rekognition's scores.
     pub fn rule(&self) -> DecisionRule {
         self.config.rule()
-    }
-
-    /// What a token from this pool must say.
-    pub fn expectations(&self) -> Expectations {
-        Expectations {
-            issuer: jwks::issuer(&self.region, &self.config.user_pool_id),
-            client_id: self.config.client_id.clone(),
-            leeway_secs: 30,
-        }
-    }
-
-    /// The device flow, with the pool's keys cached in `store`.
-    pub fn device_flow(
-        &self,
-        store: sled::Tree,
-        clock: Arc<dyn Clock>,
-    ) -> Result<DeviceFlow, BackendError> {
-        let keys = jwks::CognitoKeys::new(
-            self.jwks_url(),
-            store,
-            clock.clone(),
-            Duration::from_secs_f32(self.config.operation_timeout_secs),
-        )?;
-        Ok(DeviceFlow {
-            idp: self.pool.clone(),
-            signin: self.signin.clone(),
-            faces: self.faces.clone(),
-            directory: self.directory.clone(),
-            keys: Arc::new(keys),
-            expectations: self.expectations(),
-            rule: self.rule(),
-            clock,
-        })
     }
 
     /// The ports the trigger Lambda runs over.

@@ -143,10 +143,7 @@ impl DeviceFlow {
         door: &str,
         policy: &DoorPolicy,
     ) -> Result<Decision, BackendError> {
-        let claimed = match username {
-            Some(u) => Some(normalize_username(u).unwrap_or_else(|_| u.to_string())),
-            None => None,
-        };
+        let claimed = username.map(|u| normalize_username(u).unwrap_or_else(|_| u.to_string()));
         let no_face = DenyReason::NoUsableFace;
         let Some((first, others)) = frames.split_first() else {
             return Ok(Decision::deny(

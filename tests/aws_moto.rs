@@ -6,10 +6,12 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use facegate::backend::aws::dynamodb::{BY_USER_INDEX, DynamoDirectory, FACE_ID, USERNAME};
+use facegate::backend::aws::dynamodb::{
+    BY_USER_INDEX, DynamoDirectory, DynamoLedger, FACE_ID, LEDGER_KEY, USERNAME,
+};
 use facegate::backend::aws::s3::S3Store;
 use facegate::backend::aws::{AwsBackend, AwsConfig};
-use facegate::backend::{Directory, FaceRecord, ObjectStore};
+use facegate::backend::{Directory, FaceRecord, ObjectStore, TriggerLedger};
 
 /// The moto endpoint, or `None` (with a message) when the tests should skip.
 fn moto() -> Option<String> {
@@ -40,6 +42,7 @@ async fn backend(url: &str, name: &str) -> AwsBackend {
         signin_bucket: format!("{name}-signin"),
         signup_bucket: format!("{name}-signup"),
         faces_table: format!("{name}-faces"),
+        ledger_table: format!("{name}-ledger"),
         s3_endpoint_url: Some(url.into()),
         dynamodb_endpoint_url: Some(url.into()),
         ..Default::default()
@@ -101,6 +104,16 @@ async fn backend(url: &str, name: &str) -> AwsBackend {
         .send()
         .await
         .unwrap();
+    // The ledger as the template makes it: partition key `Key`.
+    dynamo
+        .create_table()
+        .table_name(&config.ledger_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(LEDGER_KEY))
+        .attribute_definitions(attribute(LEDGER_KEY))
+        .send()
+        .await
+        .unwrap();
     AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap()
 }
 
@@ -128,11 +141,12 @@ async fn frames_round_trip_through_s3_with_their_metadata_and_go_away_when_delet
     let info = store.head("signin/abc.jpg").await.unwrap().expect("stored");
     assert_eq!(info.size, frame.len() as u64);
     assert_eq!(info.content_type, "image/jpeg");
-    // S3 keeps whole seconds.
+    // S3 keeps whole seconds (Last-Modified is an HTTP date): Verify must compare seconds.
     assert!(
         info.uploaded_at_ms + 1_000 >= before,
         "{info:?} vs {before}"
     );
+    assert_eq!(info.uploaded_at_ms % 1_000, 0, "{info:?}");
     assert_eq!(store.get("signin/abc.jpg").await.unwrap(), Some(frame));
     store.delete("signin/abc.jpg").await.unwrap();
     assert_eq!(store.head("signin/abc.jpg").await.unwrap(), None);
@@ -273,4 +287,97 @@ async fn the_doctor_checks_credentials_and_buckets_in_aws_mode() {
         verdicts["aws creds"][0].starts_with("\"fail\""),
         "no credentials anywhere: {verdicts:?}"
     );
+}
+
+/// The triggers' ledger on DynamoDB: the first verdict wins (a conditional put), failures are
+/// counted in a window and cleared, and every item carries its TTL in seconds.
+#[tokio::test]
+async fn the_ledger_keeps_the_first_verdict_and_counts_failures_on_dynamodb() {
+    let Some(url) = moto() else { return };
+    let backend = backend(&url, &unique("fg")).await;
+    let ledger: &DynamoLedger = &backend.ledger;
+    assert_eq!(ledger.verdict("v1").await.unwrap(), None);
+    assert!(
+        ledger
+            .file_verdict("v1", true, 1_800_000_000_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        ledger
+            .file_verdict("v1", false, 1_800_000_000_000)
+            .await
+            .unwrap(),
+        "the first verdict wins"
+    );
+    assert_eq!(ledger.verdict("v1").await.unwrap(), Some(true));
+    assert!(
+        !ledger
+            .file_verdict("v2", false, 1_800_000_000_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.verdict("v2").await.unwrap(), Some(false));
+
+    let ana = "ana@example.com";
+    for at in [1_000, 2_000, 3_000] {
+        ledger.record_failure(ana, at, 900_000).await.unwrap();
+    }
+    assert_eq!(ledger.failures_since(ana, 0).await.unwrap(), 3);
+    assert_eq!(ledger.failures_since(ana, 2_000).await.unwrap(), 2);
+    assert_eq!(
+        ledger.failures_since("ben@example.com", 0).await.unwrap(),
+        0
+    );
+    // More than the list keeps: trimmed to the newest, still counted.
+    for at in 0..70u64 {
+        ledger
+            .record_failure(ana, 10_000 + at, 900_000)
+            .await
+            .unwrap();
+    }
+    assert_eq!(ledger.failures_since(ana, 10_000).await.unwrap(), 64);
+    ledger.clear_failures(ana).await.unwrap();
+    assert_eq!(ledger.failures_since(ana, 0).await.unwrap(), 0);
+
+    // TTL attribute in epoch seconds, as DynamoDB's TTL reads it.
+    let item = raw_ledger_item(&url, &backend.config.ledger_table, "verdict#v1").await;
+    assert_eq!(
+        item.get("ExpiresAt")
+            .and_then(|v| v.as_n().ok())
+            .map(String::as_str),
+        Some("1800000001")
+    );
+}
+
+async fn raw_ledger_item(
+    url: &str,
+    table: &str,
+    key: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&shared)
+            .endpoint_url(url)
+            .build(),
+    );
+    dynamo
+        .get_item()
+        .table_name(table)
+        .key(
+            LEDGER_KEY,
+            aws_sdk_dynamodb::types::AttributeValue::S(key.into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .unwrap()
 }

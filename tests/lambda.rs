@@ -3,31 +3,41 @@
 //! round trip grants for the right face, and the attacks of SECURITY.md are refused.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate::backend::embedded::SledLedger;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
 use facegate::backend::triggers::{TriggerConfig, TriggerPorts};
 use facegate::backend::{
-    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore, UserLookup,
+    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore,
+    TriggerLedger, UserLookup,
 };
 use facegate::clock::{Clock, ManualClock};
 use facegate::matching::{DecisionRule, Threshold};
 use serde_json::{Value, json};
 
-/// A bucket in memory, stamping uploads with the test clock.
+/// A bucket in memory, stamping uploads with the test clock — in whole seconds when
+/// `whole_seconds` is set, as S3's `Last-Modified` does.
 struct Bucket {
     objects: Mutex<HashMap<String, (Vec<u8>, ObjectInfo)>>,
     clock: ManualClock,
+    whole_seconds: bool,
 }
 
 #[async_trait]
 impl ObjectStore for Bucket {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BackendError> {
+        let now = self.clock.now_ms();
         let info = ObjectInfo {
             size: bytes.len() as u64,
-            uploaded_at_ms: self.clock.now_ms(),
+            uploaded_at_ms: if self.whole_seconds {
+                now - now % 1000
+            } else {
+                now
+            },
             content_type: content_type.into(),
         };
         self.objects
@@ -100,12 +110,16 @@ impl FaceIndex for Faces {
     }
 }
 
+/// FaceId → user; `down` makes every write fail as an outage would.
 #[derive(Default)]
-struct Table(Mutex<HashMap<String, String>>);
+struct Table(Mutex<HashMap<String, String>>, AtomicBool);
 
 #[async_trait]
 impl Directory for Table {
     async fn put_face(&self, r: FaceRecord) -> Result<(), BackendError> {
+        if self.1.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable("DynamoDB is down".into()));
+        }
         self.0.lock().unwrap().insert(r.face_id, r.username);
         Ok(())
     }
@@ -137,35 +151,90 @@ impl UserLookup for Pool {
     }
 }
 
+/// The ledger, with the first filing of a verdict held up by `slow_first` (a slow DynamoDB).
+struct SlowLedger {
+    inner: SledLedger,
+    slow_first: Duration,
+    filed: AtomicUsize,
+}
+
+#[async_trait]
+impl TriggerLedger for SlowLedger {
+    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError> {
+        self.inner.verdict(id).await
+    }
+    async fn file_verdict(&self, id: &str, ok: bool, until: u64) -> Result<bool, BackendError> {
+        if self.filed.fetch_add(1, Ordering::SeqCst) == 0 {
+            tokio::time::sleep(self.slow_first).await;
+        }
+        self.inner.file_verdict(id, ok, until).await
+    }
+    async fn failures_since(&self, user: &str, since: u64) -> Result<usize, BackendError> {
+        self.inner.failures_since(user, since).await
+    }
+    async fn record_failure(&self, user: &str, at: u64, until: u64) -> Result<(), BackendError> {
+        self.inner.record_failure(user, at, until).await
+    }
+    async fn clear_failures(&self, user: &str) -> Result<(), BackendError> {
+        self.inner.clear_failures(user).await
+    }
+}
+
 struct World {
     ports: TriggerPorts,
     signin: Arc<Bucket>,
     signup: Arc<Bucket>,
+    faces: Arc<Faces>,
+    directory: Arc<Table>,
     clock: ManualClock,
 }
 
+/// How a test's world differs from the default one.
+#[derive(Default)]
+struct Options {
+    /// The test clock's start (default: a whole second).
+    start_ms: Option<u64>,
+    /// The buckets keep whole seconds, as S3 does.
+    whole_seconds: bool,
+    /// The ledger's first verdict filing takes this long.
+    slow_first_filing: Option<Duration>,
+}
+
 fn world() -> World {
-    let clock = ManualClock::at(1_800_000_000_000);
+    world_with(Options::default())
+}
+
+fn world_with(options: Options) -> World {
+    let clock = ManualClock::at(options.start_ms.unwrap_or(1_800_000_000_000));
     let bucket = || {
         Arc::new(Bucket {
             objects: Mutex::default(),
             clock: clock.clone(),
+            whole_seconds: options.whole_seconds,
         })
     };
     let (signin, signup) = (bucket(), bucket());
+    let (faces, directory) = (Arc::new(Faces::default()), Arc::new(Table::default()));
+    let sled = SledLedger::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap();
+    let ledger: Arc<dyn TriggerLedger> = match options.slow_first_filing {
+        Some(slow_first) => Arc::new(SlowLedger {
+            inner: sled,
+            slow_first,
+            filed: AtomicUsize::new(0),
+        }),
+        None => Arc::new(sled),
+    };
     let ports = TriggerPorts {
         signin: signin.clone(),
         signup: signup.clone(),
-        faces: Arc::new(Faces::default()),
-        directory: Arc::new(Table::default()),
+        faces: faces.clone(),
+        directory: directory.clone(),
         users: Arc::new(Pool(
             ["ana@example.com", "ben@example.com"]
                 .map(String::from)
                 .into(),
         )),
-        ledger: Arc::new(
-            SledLedger::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap(),
-        ),
+        ledger,
         clock: Arc::new(clock.clone()),
         // Rekognition's percent, as the Lambda runs it.
         config: TriggerConfig {
@@ -177,6 +246,8 @@ fn world() -> World {
         ports,
         signin,
         signup,
+        faces,
+        directory,
         clock,
     }
 }
@@ -232,7 +303,14 @@ async fn create(w: &World, user: &str) -> Value {
 }
 
 async fn verify(w: &World, user: &str, private: &Value, answer: &str) -> bool {
-    let event = cognito(
+    let out = dispatch(verify_event(user, private, answer), &w.ports)
+        .await
+        .unwrap();
+    out["response"]["answerCorrect"].as_bool().unwrap()
+}
+
+fn verify_event(user: &str, private: &Value, answer: &str) -> Value {
+    cognito(
         "VerifyAuthChallengeResponse_Authentication",
         user,
         json!({
@@ -242,9 +320,7 @@ async fn verify(w: &World, user: &str, private: &Value, answer: &str) -> bool {
             "userNotFound": false
         }),
         json!({"answerCorrect": null}),
-    );
-    let out = dispatch(event, &w.ports).await.unwrap();
-    out["response"]["answerCorrect"].as_bool().unwrap()
+    )
 }
 
 /// An S3 ObjectCreated notification for `key` (URL-encoded as S3 sends it).
@@ -449,14 +525,18 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         "{refused:?}"
     );
 
-    // A photo for a user the pool does not know is not indexed.
+    // A photo for a user the pool does not know is not indexed (and reported, not returned
+    // as an error: S3 would only retry it).
     let key = "signup/mallory@example.com/photo.jpg";
     w.signup
         .put(key, b"mallory".to_vec(), "image/jpeg")
         .await
         .unwrap();
-    let out = dispatch(s3_put("facegate-signup", key), &w.ports).await;
-    assert!(out.is_err(), "{out:?}");
+    let out = dispatch(s3_put("facegate-signup", key), &w.ports)
+        .await
+        .unwrap();
+    assert!(out["refused"].is_string(), "{out}");
+    assert_eq!(out["indexed"], json!([]));
     // A photo outside the sign-up prefix is not indexed either.
     w.signup
         .put(
@@ -470,8 +550,10 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         s3_put("facegate-signup", "elsewhere/ana@example.com/x.jpg"),
         &w.ports,
     )
-    .await;
-    assert!(out.is_err(), "{out:?}");
+    .await
+    .unwrap();
+    assert!(out["refused"].is_string(), "{out}");
+    assert!(w.faces.0.lock().unwrap().is_empty(), "nothing was indexed");
 
     let unknown = dispatch(json!({"hello": "world"}), &w.ports).await;
     assert!(matches!(unknown, Err(LambdaError::Unsupported(_))));
@@ -510,4 +592,136 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
     })
     .unwrap_err();
     assert!(err.contains("FACEGATE_FACES_TABLE"), "{err}");
+}
+
+/// S3 notifications come at least once, and a failed asynchronous invocation is retried: a
+/// photo is indexed once however often it is delivered, and a face that could not be linked
+/// is deleted before the retry.
+#[tokio::test]
+async fn a_redelivered_or_retried_enrollment_photo_is_indexed_once() {
+    let w = world();
+    let key = "signup/ana@example.com/photo-1.jpg";
+    w.signup
+        .put(key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let first = dispatch(s3_put("facegate-signup", key), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(first["indexed"].as_array().unwrap().len(), 1, "{first}");
+    let again = dispatch(s3_put("facegate-signup", key), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(again["indexed"], json!([]), "{again}");
+    assert_eq!(w.faces.0.lock().unwrap().len(), 1, "one FaceId per photo");
+
+    // The directory fails after the face was indexed: the face goes, the error goes back to
+    // S3, and the retry indexes it once.
+    let key = "signup/ben@example.com/photo-1.jpg";
+    w.signup
+        .put(key, b"ben's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    w.directory.1.store(true, Ordering::SeqCst);
+    let failed = dispatch(s3_put("facegate-signup", key), &w.ports).await;
+    assert!(
+        matches!(
+            failed,
+            Err(LambdaError::Backend(BackendError::Unavailable(_)))
+        ),
+        "{failed:?}"
+    );
+    assert_eq!(
+        w.faces.0.lock().unwrap().len(),
+        1,
+        "the unlinked face was deleted"
+    );
+    w.directory.1.store(false, Ordering::SeqCst);
+    let retried = dispatch(s3_put("facegate-signup", key), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(retried["indexed"][0]["username"], "ben@example.com");
+    assert_eq!(w.faces.0.lock().unwrap().len(), 2);
+}
+
+/// S3's `Last-Modified` has whole seconds; the challenge's issue time has milliseconds. A
+/// frame uploaded in the challenge's own second is stamped up to 999 ms before it.
+#[tokio::test]
+async fn a_frame_uploaded_in_the_challenges_second_passes_on_a_bucket_of_whole_seconds() {
+    let w = world_with(Options {
+        start_ms: Some(1_800_000_000_400),
+        whole_seconds: true,
+        ..Options::default()
+    });
+    enroll(&w, ANA, b"ana's face").await;
+    let challenge = create(&w, ANA).await;
+    let key = challenge["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.clock.advance_ms(150);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(
+        w.signin.head(&key).await.unwrap().unwrap().uploaded_at_ms,
+        1_800_000_000_000,
+        "stamped before the challenge's millisecond"
+    );
+    let private = challenge["privateChallengeParameters"].clone();
+    assert!(verify(&w, ANA, &private, &key).await);
+
+    // A frame planted in an earlier second is still refused.
+    let challenge = create(&w, ANA).await;
+    let key = challenge["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut private = challenge["privateChallengeParameters"].clone();
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let issued: u64 = private["issuedAtMs"].as_str().unwrap().parse().unwrap();
+    private["issuedAtMs"] = json!((issued + 1_000).to_string());
+    assert!(!verify(&w, ANA, &private, &key).await);
+}
+
+/// Cognito gives a trigger 5 s and retries it. The first invocation is slow to file its
+/// verdict; the retry, arriving meanwhile, must still find the frame (or the verdict) and
+/// answer as the first one does, never "no frame".
+#[tokio::test]
+async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
+    let w = world_with(Options {
+        slow_first_filing: Some(Duration::from_millis(400)),
+        ..Options::default()
+    });
+    enroll(&w, ANA, b"ana's face").await;
+    let challenge = create(&w, ANA).await;
+    let key = challenge["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.clock.advance_ms(300);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let private = challenge["privateChallengeParameters"].clone();
+    let first = {
+        let ports = w.ports.clone();
+        let event = verify_event(ANA, &private, &key);
+        tokio::spawn(async move { dispatch(event, &ports).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        verify(&w, ANA, &private, &key).await,
+        "the retry is answered as the first try"
+    );
+    let first = first.await.unwrap();
+    assert_eq!(first["response"]["answerCorrect"], true, "{first}");
+    assert_eq!(w.signin.head(&key).await.unwrap(), None, "used once");
+    // Any later retry gets the verdict on file.
+    assert!(verify(&w, ANA, &private, &key).await);
 }

@@ -16,7 +16,7 @@ use super::aws::AwsConfig;
 use super::triggers::{self, TriggerPorts};
 
 /// Why an event could not be handled. Cognito treats any error as a failed sign-in (fail
-/// closed); S3 retries the invocation.
+/// closed); S3's asynchronous invocation retries it (so only passing failures are errors).
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaError {
     #[error("event is not a {kind} event: {error}")]
@@ -74,8 +74,16 @@ pub async fn dispatch(event: Value, ports: &TriggerPorts) -> Result<Value, Lambd
         == Some("aws:s3");
     if from_s3 {
         let event: S3Event = parse(event, "S3")?;
-        let indexed = triggers::index_faces(&event, ports).await?;
-        return reply(json!({ "indexed": indexed }));
+        return match triggers::index_faces(&event, ports).await {
+            Ok(indexed) => reply(json!({ "indexed": indexed })),
+            // A photo that can never be indexed (no face, two faces, no such user) is
+            // reported and dropped: an `Err` would only have S3 retry it twice.
+            Err(BackendError::Rejected(reason)) => {
+                tracing::warn!(%reason, "enrollment photo refused");
+                reply(json!({ "indexed": [], "refused": reason }))
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     Err(LambdaError::Unsupported(
         "neither a Cognito trigger nor an S3 notification".into(),

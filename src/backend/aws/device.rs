@@ -32,11 +32,6 @@ impl AwsBackend {
         Ok(format!("{expiry} key …{tail}"))
     }
 
-    /// Where the user pool publishes its signing keys.
-    pub fn jwks_url(&self) -> String {
-        jwks::jwks_url(&self.region, &self.config.user_pool_id)
-    }
-
     /// The issuer (`iss`) of the pool's tokens: `backend.aws.issuer_url`, or AWS's own.
     pub fn issuer(&self) -> String {
         match &self.config.issuer_url {
@@ -45,9 +40,13 @@ impl AwsBackend {
         }
     }
 
-    /// Where the user pool publishes its signing keys: under the issuer, as Cognito does.
+    /// Where the user pool publishes its signing keys: `backend.aws.jwks_url`, or under the
+    /// issuer, as Cognito does.
     pub fn jwks_url(&self) -> String {
-        format!("{}/.well-known/jwks.json", self.issuer())
+        match &self.config.jwks_url {
+            Some(url) => url.clone(),
+            None => format!("{}/.well-known/jwks.json", self.issuer()),
+        }
     }
 
     /// What a token from this pool must say.
@@ -82,5 +81,4 @@ impl AwsBackend {
             clock,
         })
     }
-
 }

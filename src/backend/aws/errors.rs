@@ -64,6 +64,9 @@ pub fn classify(service: &str, failure: Failure) -> BackendError {
         "ResourceNotFoundException" | "NoSuchBucket" => BackendError::Internal(format!(
             "{said} (check the names in [backend.aws] against the stack's outputs)"
         )),
+        // A trigger Lambda that timed out or could not be run: Cognito could not decide, so
+        // this is an outage (offline grace applies), not a refusal or a bug.
+        "UnexpectedLambdaException" => BackendError::Unavailable(said),
         _ if status.is_some_and(|s| s >= 500) => BackendError::Unavailable(said),
         "InternalErrorException"
         | "InternalServerError"
@@ -173,6 +176,10 @@ mod tests {
             BackendError::Unavailable(_)
         ));
         let iam = service("AccessDeniedException", 400);
+        assert!(matches!(
+            service("InvalidLambdaResponseException", 400),
+            BackendError::Internal(_)
+        ));
         assert!(
             matches!(&iam, BackendError::Internal(m) if m.contains("IAM policy")),
             "{iam:?}"
@@ -181,5 +188,16 @@ mod tests {
             service("Whatever", 400),
             BackendError::Internal(_)
         ));
+    }
+
+    /// Cognito answers a trigger that timed out (or could not run) with a 400
+    /// `UnexpectedLambdaException`: an outage, so offline grace applies.
+    #[test]
+    fn a_trigger_that_timed_out_is_unavailable() {
+        let timed_out = service("UnexpectedLambdaException", 400);
+        assert!(
+            matches!(timed_out, BackendError::Unavailable(_)),
+            "{timed_out:?}"
+        );
     }
 }

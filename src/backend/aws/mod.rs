@@ -60,9 +60,11 @@ pub struct AwsConfig {
     pub s3_endpoint_url: Option<String>,
     pub dynamodb_endpoint_url: Option<String>,
     pub rekognition_endpoint_url: Option<String>,
-    /// The pool's token issuer (`iss`; its keys are at `ISSUER/.well-known/jwks.json`), for
-    /// emulators; unset: `https://cognito-idp.REGION.amazonaws.com/POOL`.
+    /// The pool's token issuer (`iss`), for emulators; unset:
+    /// `https://cognito-idp.REGION.amazonaws.com/POOL`.
     pub issuer_url: Option<String>,
+    /// Where the pool's signing keys are; unset: `ISSUER/.well-known/jwks.json`.
+    pub jwks_url: Option<String>,
     /// Seconds to connect; seconds for a whole operation, retries included.
     pub connect_timeout_secs: f32,
     pub operation_timeout_secs: f32,
@@ -89,6 +91,7 @@ impl Default for AwsConfig {
             dynamodb_endpoint_url: None,
             rekognition_endpoint_url: None,
             issuer_url: None,
+            jwks_url: None,
             connect_timeout_secs: 2.0,
             operation_timeout_secs: 4.0,
             max_attempts: 3,

@@ -1,6 +1,11 @@
 //! Index faces: an enrollment photo landed in the sign-up store; index its one face and link
 //! the FaceId to the user. The user comes from the object's key, under the admin-only sign-up
 //! prefix, and must exist in the user pool: never from uploader-chosen metadata.
+//!
+//! S3 delivers each notification at least once and the Lambda's asynchronous invocation
+//! retries a failed one, so indexing is idempotent: a photo indexed and linked is marked in the
+//! ledger and a second delivery skips it, and a face indexed but not linked is deleted again
+//! before the error goes back for the retry.
 
 use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
@@ -21,7 +26,16 @@ pub fn signup_key(prefix: &str, username: &str, photo_id: &str) -> String {
     format!("{prefix}{username}/{photo_id}.jpg")
 }
 
-/// Indexes every record of `event`; the first failure stops and is returned with its key.
+/// How long a photo's "indexed" mark is kept: longer than S3 and Lambda go on redelivering.
+pub const INDEXED_MARK_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// The ledger id marking the photo at `key` as indexed and linked.
+fn indexed_mark(key: &str) -> String {
+    format!("photo#{key}")
+}
+
+/// Indexes every record of `event` not indexed before (a redelivered photo is skipped); the
+/// first failure stops and is returned with its key.
 pub async fn index_faces(
     event: &S3Event,
     ports: &TriggerPorts,
@@ -32,7 +46,17 @@ pub async fn index_faces(
         let key = url_decode(raw_key).ok_or_else(|| {
             BackendError::Rejected(format!("object key {raw_key:?} is not valid URL encoding"))
         })?;
-        indexed.push(index_one(&key, ports).await?);
+        if ports.ledger.verdict(&indexed_mark(&key)).await? == Some(true) {
+            tracing::info!(%key, "already indexed: a redelivered notification");
+            continue;
+        }
+        let face = index_one(&key, ports).await?;
+        let until = ports.clock.now_ms() + INDEXED_MARK_MS;
+        ports
+            .ledger
+            .file_verdict(&indexed_mark(&key), true, until)
+            .await?;
+        indexed.push(face);
     }
     Ok(indexed)
 }
@@ -76,14 +100,26 @@ async fn index_one(key: &str, ports: &TriggerPorts) -> Result<IndexedFace, Backe
         .await?
         .ok_or_else(|| BackendError::Rejected(format!("{key} vanished")))?;
     let face_id = ports.faces.index_face(&photo, username).await?;
-    ports
+    let linked = ports
         .directory
         .put_face(FaceRecord {
             face_id: face_id.clone(),
             username: username.to_string(),
             indexed_at_ms: ports.clock.now_ms(),
         })
-        .await?;
+        .await;
+    if let Err(e) = linked {
+        // An unlinked face would be "someone else" to the decision rule, next to its owner's
+        // own faces: undo it, so the retry starts clean.
+        if let Err(undo) = ports
+            .faces
+            .delete_faces(std::slice::from_ref(&face_id))
+            .await
+        {
+            tracing::warn!(%key, %face_id, %undo, "could not delete an unlinked face");
+        }
+        return Err(e);
+    }
     Ok(IndexedFace {
         key: key.to_string(),
         username: username.to_string(),

@@ -576,6 +576,7 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
         ("FACEGATE_SIGNUP_BUCKET", "up"),
         ("FACEGATE_COLLECTION_ID", "facegate"),
         ("FACEGATE_FACES_TABLE", "faces"),
+        ("FACEGATE_LEDGER_TABLE", "ledger"),
         ("FACEGATE_MATCH_THRESHOLD", "97.5"),
     ]
     .into();

@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup models check build-release deb cross-aarch64 cross-armv7 deb-aarch64 deb-armv7
+.PHONY: demo test setup models check aws-e2e build-release deb cross-aarch64 cross-armv7 deb-aarch64 deb-armv7
 
 # Run the demo: a scripted morning at the door (installs what it needs first).
 demo: setup build-release
@@ -18,6 +18,11 @@ models:
 check:
 	cargo fmt --check
 	cargo clippy --all-targets --features lambda -- -D warnings
+	cargo clippy --no-default-features --features lambda --lib --bins -- -D warnings
+
+# AWS mode end to end against an emulated AWS (make test runs it too; docs/aws.md).
+aws-e2e: setup
+	scripts/aws-e2e.sh
 
 build-release:
 	cargo build --release

@@ -3,7 +3,7 @@
 # DynamoDB adapters, and cfn-lint for the SAM template. Both come from PyPI into a virtualenv
 # ($FACEGATE_VENV, default .venv); moto is stopped when the tests end, pass or fail. Then the
 # package test (scripts/test-deb.sh) with cargo-deb from crates.io ($FACEGATE_TOOLS, default
-# .tools).
+# .tools), and the AWS end-to-end test (scripts/aws-e2e.sh, its tools in $FACEGATE_AWS_E2E_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,9 @@ echo "run-tests: moto on 127.0.0.1:$port"
 
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   cargo test --all-targets "$@"
+
+# AWS mode end to end: the stack deployed to an emulated AWS, the real Lambda, the device.
+scripts/aws-e2e.sh
 
 tools=${FACEGATE_TOOLS:-.tools}
 if [ ! -x "$tools/bin/cargo-deb" ]; then

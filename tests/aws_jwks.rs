@@ -93,3 +93,34 @@ async fn without_any_copy_a_dead_endpoint_is_unavailable() {
     let err = keys.jwks(false).await.unwrap_err();
     assert!(matches!(err, BackendError::Unavailable(_)), "{err:?}");
 }
+
+/// The device can be pointed at an emulator: issuer and JWKS URL come from the config when
+/// set, and are Cognito's own otherwise.
+#[tokio::test]
+async fn issuer_and_jwks_url_follow_the_config_or_default_to_cognito() {
+    use facegate::backend::aws::{AwsBackend, AwsConfig};
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let mut config = AwsConfig {
+        user_pool_id: "eu-west-1_Pool".into(),
+        client_id: "client".into(),
+        ..AwsConfig::default()
+    };
+    let aws = AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap();
+    let cognito = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool";
+    assert_eq!(aws.expectations().issuer, cognito);
+    assert_eq!(aws.jwks_url(), format!("{cognito}/.well-known/jwks.json"));
+    config.jwks_url = Some("http://127.0.0.1:4566/eu-west-1_Pool/.well-known/jwks.json".into());
+    config.issuer_url = Some("http://127.0.0.1:4566/eu-west-1_Pool/".into());
+    let aws = AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap();
+    assert_eq!(
+        aws.expectations().issuer,
+        "http://127.0.0.1:4566/eu-west-1_Pool"
+    );
+    assert_eq!(
+        aws.jwks_url(),
+        "http://127.0.0.1:4566/eu-west-1_Pool/.well-known/jwks.json"
+    );
+}

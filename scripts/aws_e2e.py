@@ -150,7 +150,10 @@ class E2E:
                  STACK, "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
                  "--resolve-s3", "--language-extensions", "--no-confirm-changeset",
                  "--no-progressbar", "--parameter-overrides", groups,
-                 "LambdaArchitecture=x86_64", "CreateFaceCollection=false", env=env)
+                 "LambdaArchitecture=x86_64", "CreateFaceCollection=false",
+                 # ministack speaks plain HTTP and does evaluate aws:SecureTransport: the
+                 # TLS-only bucket policies would refuse every call (docs/aws.md).
+                 "RequireTls=false", env=env)
         stack = self.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
         self.out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         resources = self.client("cloudformation").list_stack_resources(StackName=STACK)
@@ -246,11 +249,10 @@ state_file = "{self.work / 'relay-state'}"
                  f"{run.stdout}\n{run.stderr}")
         return run
 
-    def pick_people(self):
-        """Enrolled people whose second photo matches their first on this engine, so a denial
-        of one would be the stack's fault, not the model's."""
+    def candidates(self):
+        """People whose second photo matches their first on this engine, so a denial of one
+        would be the stack's fault, not the model's."""
         dev = Path(self.args.faces) / "dev"
-        people = []
         for person in sorted(dev.iterdir()):
             photos = sorted(p for p in person.iterdir() if p.suffix in (".jpg", ".png"))
             if len(photos) < 3 or photos[0].suffix != ".jpg":
@@ -259,20 +261,25 @@ state_file = "{self.work / 'relay-state'}"
                                   str(photos[0]), str(photos[1]), "--json"],
                                  capture_output=True, text=True)
             if run.returncode == 0 and json.loads(run.stdout).get("match"):
-                people.append(photos)
-            if len(people) == 4:
-                return people
-        fail("not four people whose photos match in ../shared/faces/dev")
+                yield photos
 
     def enroll(self):
         names = ["ana", "ben", "cat", "dan"]
         groups = [DOOR_GROUP, DOOR_GROUP, "front-door", DOOR_GROUP]
         self.people = {}
-        for name, group, photos in zip(names, groups, self.pick_people()):
+        candidates = self.candidates()
+        for name, group in zip(names, groups):
             user = f"{name}@example.com"
-            run = self.facegate_cmd(self.keys["enroller"], "enroll", "--user", user, "--name",
-                                    name, "--photo", str(photos[0]), "--group", group, "--json",
-                                    check=0)
+            for photos in candidates:
+                run = self.facegate_cmd(self.keys["enroller"], "enroll", "--user", user,
+                                        "--name", name, "--photo", str(photos[0]), "--group",
+                                        group, "--json")
+                # A photo the device refuses (two faces, poor quality) creates nothing.
+                if "rejected:" not in run.stderr:
+                    break
+            else:
+                fail("not enough enrollable people in ../shared/faces/dev")
+            expect(run.returncode == 0, f"enroll {user}: {run.stdout}\n{run.stderr}")
             report = json.loads(run.stdout)
             expect(len(report["face_ids"]) == 1, f"{user}: {report}")
             self.people[name] = {"user": user, "photos": photos, "report": report}

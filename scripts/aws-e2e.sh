@@ -28,8 +28,10 @@ venv() { # NAME PACKAGE...
     echo "$want" >"$stamp"
   fi
 }
-# ministack pins botocore; the SAM transform in its CloudFormation needs aws-sam-translator.
-venv ministack ministack==1.5.33 aws-sam-translator==1.115.0 botocore==1.43.106 boto3==1.43.106
+# ministack pins botocore; the SAM transform in its CloudFormation needs aws-sam-translator, and
+# Cognito signs tokens with a real RSA key only with cryptography (else a dummy key).
+venv ministack ministack==1.5.33 aws-sam-translator==1.115.0 botocore==1.43.106 boto3==1.43.106 \
+  cryptography==50.0.2
 venv sam aws-sam-cli==1.170.0
 venv parliament parliament==1.6.4
 node_dir="$cache/node"

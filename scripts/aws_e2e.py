@@ -291,10 +291,18 @@ state_file = "{self.work / 'relay-state'}"
                                                       Username="dan@example.com")
 
     def redeliver(self, key):
-        event = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-                              "eventName": "ObjectCreated:Put",
-                              "s3": {"bucket": {"name": self.out["SignupBucket"]},
-                                     "object": {"key": key.replace("@", "%40"), "size": 1}}}]}
+        bucket = self.out["SignupBucket"]
+        event = {"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+            "eventTime": "2026-12-01T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "redelivered",
+                   "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A"},
+                              "arn": f"arn:aws:s3:::{bucket}"},
+                   "object": {"key": key.replace("@", "%40"), "size": 1, "eTag": "e",
+                              "sequencer": "0A"}}}]}
         out = self.client("lambda").invoke(FunctionName=f"{STACK}-triggers",
                                            Payload=json.dumps(event).encode())
         body = json.loads(out["Payload"].read())
@@ -353,6 +361,10 @@ state_file = "{self.work / 'relay-state'}"
                     ChallengeResponses={"USERNAME": user, "ANSWER": key})
             except idp.exceptions.NotAuthorizedException:
                 return "refused", None
+            except idp.exceptions.InvalidParameterException as e:
+                # ministack's answer to a session that has ended (AWS: NotAuthorized).
+                self.report["ended_session"] = str(e)
+                return "refused: the session has ended", None
             if "AuthenticationResult" in out:
                 return "tokens", None
             return "challenge", out.get("Session")

@@ -4,64 +4,18 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use facegate::auth::DoorPolicy;
+use common::door::{front_door, play, wait};
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::fault::Outage;
-use facegate::camera::FrameSource;
-use facegate::camera::replay::{Motion, ReplayCamera, Scene};
+use facegate::camera::replay::{Motion, Scene};
 use facegate::clock::ManualClock;
-use facegate::daemon::runtime::{self, Attempt, Daemon};
+use facegate::daemon::runtime::Daemon;
 use facegate::door::contact::ContactMonitor;
-use facegate::door::simulated::SimulatedRelay;
 use facegate::door::{LockState, SensorReading};
+use facegate::events::{DenyReason, Outcome};
 use facegate::store::audit::AuditKind;
 use facegate::vision::RuntimeKind;
-
-/// Plays `scenes` at 10 frames a second of manual time; returns the finished attempts.
-async fn play(daemon: &mut Daemon, clock: &ManualClock, scenes: Vec<Scene>) -> Vec<Attempt> {
-    let mut camera = ReplayCamera::new(scenes, Duration::ZERO, Arc::new(clock.clone()));
-    let mut attempts = Vec::new();
-    while let Ok(frame) = camera.next_frame() {
-        clock.advance_ms(100);
-        attempts.extend(daemon.on_frame(frame).await.unwrap());
-        attempts.extend(daemon.on_tick().await.unwrap());
-    }
-    attempts
-}
-
-/// Lets `ms` of manual time pass with ticks.
-async fn wait(daemon: &mut Daemon, clock: &ManualClock, ms: u64) {
-    for _ in 0..ms / 100 {
-        clock.advance_ms(100);
-        daemon.on_tick().await.unwrap();
-    }
-}
-
-/// A daemon at door "front" (staff only) with a simulated relay, and the relay's transitions.
-fn front_door(
-    backend: &EmbeddedBackend,
-    dir: &std::path::Path,
-    clock: &ManualClock,
-    outage: Outage,
-) -> (Daemon, Arc<std::sync::Mutex<Vec<LockState>>>) {
-    let relay = SimulatedRelay::new(None);
-    let transitions = relay.transitions();
-    let daemon = runtime::on_embedded_backend(
-        backend,
-        dir,
-        Box::new(relay),
-        Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        outage,
-    )
-    .unwrap();
-    (daemon, transitions)
-}
 
 #[tokio::test]
 async fn a_morning_at_the_door() {
@@ -151,17 +105,18 @@ async fn a_morning_at_the_door() {
     assert_eq!(s[0].relay, LockState::Locked);
     wait(&mut daemon, &clock, 4_000).await;
 
-    // A still photo of Ana held up: refused by liveness, no attempt reaches the backend.
+    // A still photo of Ana held up: refused by liveness before anything reaches the backend,
+    // and that refusal is an attempt like any other: audited, with the next, longer cooldown.
     let still = Scene {
         image: Some(load(&ana, 2)),
-        frames: 12,
+        frames: 20,
         motion: Motion::Still,
     };
-    assert!(
-        play(&mut daemon, &clock, vec![still, nobody.clone()])
-            .await
-            .is_empty()
-    );
+    let refused = play(&mut daemon, &clock, vec![still, nobody.clone()]).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].outcome, Outcome::Denied(DenyReason::NotLive));
+    assert_eq!(refused[0].relay, LockState::Locked);
+    wait(&mut daemon, &clock, 10_000).await;
 
     // The network goes down: Ana, seen online minutes ago, opens by offline grace.
     outage.set(true);
@@ -212,9 +167,16 @@ async fn a_morning_at_the_door() {
     assert_eq!(d.len(), 1);
     assert!(!d[0].granted() && d[0].online, "{d:?}");
 
-    // Every attempt is in the audit outbox, offline ones marked.
+    // Every attempt is in the audit outbox, offline ones marked, the refusal with its reason.
     let events = daemon.audit.pending(100).unwrap();
-    assert_eq!(events.len(), 5);
+    assert_eq!(events.len(), 6);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event.outcome.as_deref() == Some("not_live"))
+            .count(),
+        1
+    );
     assert_eq!(events.iter().filter(|e| !e.event.online).count(), 2);
     assert_eq!(events.iter().filter(|e| e.event.granted).count(), 2);
 }

@@ -566,3 +566,72 @@ async fn a_rotated_signing_key_replaces_the_old_one_and_its_tokens_stop_verifyin
         Ok(Ok(_))
     ));
 }
+
+/// One full session answered with a stranger's face until the pool ends it; returns how many
+/// answers were given.
+async fn wrong_session(w: &World, user: &str) -> usize {
+    let pool = &w.backend.pool;
+    let (mut session, mut key) = challenge(w, user).await;
+    for answers in 1.. {
+        upload(w, &key, 4, 1).await;
+        match pool.respond_to_challenge(user, &session, &key).await {
+            Ok(AuthStep::Challenge {
+                session: s,
+                parameters,
+            }) => {
+                session = s;
+                key = parameters[params::UPLOAD_KEY].clone();
+            }
+            Err(BackendError::Denied(_)) => return answers,
+            other => panic!("a stranger's face: {other:?}"),
+        }
+    }
+    unreachable!()
+}
+
+/// The right face, answered in a fresh session: granted or not.
+async fn right_face(w: &World, user: &str) -> bool {
+    let (session, key) = challenge(w, user).await;
+    upload(w, &key, 0, 2).await;
+    matches!(
+        w.backend.pool.respond_to_challenge(user, &session, &key).await,
+        Ok(AuthStep::Tokens(_))
+    )
+}
+
+#[tokio::test]
+async fn a_user_with_too_many_failed_answers_is_locked_out_for_a_while() {
+    let Some(w) = world().await else { return };
+    let user = email(&w, 0);
+    let limit = EmbeddedConfig::default().lockout_failures;
+    // Someone talking to the pool directly (no door in between) tries a stranger's face.
+    let mut failed = 0;
+    while failed < limit {
+        failed += wrong_session(&w, &user).await;
+        w.clock.advance_ms(1_000);
+    }
+    assert!(failed >= limit);
+    // Locked: even the right face is refused, with the same answer as a wrong one.
+    assert!(!right_face(&w, &user).await, "a locked-out user got in");
+    let (session, key) = challenge(&w, &user).await;
+    upload(&w, &key, 0, 2).await;
+    match w.backend.pool.respond_to_challenge(&user, &session, &key).await {
+        Ok(AuthStep::Challenge { parameters, .. }) => {
+            assert!(parameters.contains_key(params::UPLOAD_KEY), "the usual shape")
+        }
+        other => panic!("a locked-out answer has the shape of a wrong one: {other:?}"),
+    }
+    // Other users are not affected.
+    let other = email(&w, 1);
+    let (session, key) = challenge(&w, &other).await;
+    upload(&w, &key, 1, 2).await;
+    assert!(matches!(
+        w.backend.pool.respond_to_challenge(&other, &session, &key).await,
+        Ok(AuthStep::Tokens(_))
+    ));
+    // Once the failures age out of the window, the right face gets in again; trying while
+    // locked did not extend the lockout.
+    let window_ms = EmbeddedConfig::default().lockout_window_secs * 1000;
+    w.clock.advance_ms(window_ms);
+    assert!(right_face(&w, &user).await, "the lockout ends");
+}

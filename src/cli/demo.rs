@@ -104,8 +104,8 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     };
 
     println!(
-        "\n{:>8}  {:<44} {:<22} {:>6}  {:<8} {:<8} {:>7}",
-        "time", "scene", "user", "sim", "decision", "relay", "face→relay"
+        "\n{:>8}  {:<44} {:<22} {:>6}  {:<8} {:<16} {:<8} {:>7}",
+        "time", "scene", "user", "sim", "decision", "why", "relay", "face→relay"
     );
     let started = clock.now_ms();
     let mut latencies = Vec::new();
@@ -116,8 +116,8 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
             let t = (clock.now_ms() - started) as f64 / 1000.0;
             if attempts.is_empty() {
                 println!(
-                    "{t:>7.1}s  {label:<44} {:<22} {:>6}  {:<8} {:<8} {:>7}",
-                    "-", "-", "not sent", "locked", "-"
+                    "{t:>7.1}s  {label:<44} {:<22} {:>6}  {:<8} {:<16} {:<8} {:>7}",
+                    "-", "-", "not sent", "-", "locked", "-"
                 );
             }
             for a in attempts {
@@ -128,9 +128,10 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
                     (false, false) => "DENIED*",
                 };
                 println!(
-                    "{t:>7.1}s  {label:<44} {:<22} {:>6}  {decision:<8} {:<8} {:>5} ms",
+                    "{t:>7.1}s  {label:<44} {:<22} {:>6}  {decision:<8} {:<16} {:<8} {:>5} ms",
                     a.user.as_deref().unwrap_or("unknown"),
                     a.similarity.map_or("-".into(), |s| format!("{s:.3}")),
+                    a.outcome.label(),
                     format!("{:?}", a.relay).to_lowercase(),
                     a.face_to_relay_ms
                 );
@@ -162,11 +163,13 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     wait(&mut daemon, &clock, 4_000).await?;
     let still = Scene {
         image: Some(ana.walks_up.clone()),
-        frames: 12,
+        frames: config.liveness.max_frames + 2,
         motion: Motion::Still,
     };
     let label = format!("a still photo of {} held up", ana.name);
     scene(&mut daemon, &label, vec![still, nobody()]).await?;
+    // The second denial in a row: the door cools down longer.
+    wait(&mut daemon, &clock, 11_000).await?;
     if let Some(ben) = cast.enrolled.get(1) {
         let label = format!("{} walks up", ben.name);
         scene(&mut daemon, &label, vec![live(ben.walks_up.clone())]).await?;
@@ -187,7 +190,10 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         .ship(&mut crate::store::audit::JsonLinesSink::new(
             data.join("audit.jsonl"),
         ))?;
-    println!("\nnot sent: no live face in view, so no frame left the device.");
+    println!(
+        "\nnot_live: the face did not move like a live one, so no frame left the device; each \
+         denial in a row makes the door wait longer before the next face."
+    );
     println!("* decided offline, from the grant of the user's last online sign-in (grace 1 h).");
     println!(
         "summary: {} granted, {} denied, {} audit events shipped; face→relay median {:.0} ms; relay {}",

@@ -2,6 +2,8 @@
 //! whether a test must skip (with a printed reason) because they are absent.
 #![allow(dead_code)]
 
+pub mod door;
+
 use std::path::{Path, PathBuf};
 
 use facegate::vision::{FaceEngine, RuntimeKind, VisionConfig, models};

@@ -28,7 +28,7 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
             checks.push(camera(&config, Duration::from_secs(args.camera_timeout)));
             checks.push(relay(&config, args.pulse));
             match config.backend.kind {
-                BackendKind::Embedded => checks.push(backend::embedded(&config, engine)),
+                BackendKind::Embedded => checks.extend(backend::embedded(&config, engine)),
                 BackendKind::Aws => checks.extend(backend::aws(&config).await),
             }
         }

@@ -298,7 +298,6 @@ async fn a_dead_s3_endpoint_is_unavailable() {
 
 #[tokio::test]
 async fn an_enrollment_photo_with_no_face_is_refused_and_nothing_is_indexed_or_linked() {
-    use facegate::backend::Directory;
     use facegate::backend::triggers::index_faces;
     use rekognition::operation::delete_faces::DeleteFacesOutput;
     use rekognition::operation::index_faces::IndexFacesOutput;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::relay::RefusingRelay;
 use facegate::clock::ManualClock;
 use facegate::door::bounded::{BoundedRelay, WATCHDOG_GRACE};
-use facegate::door::{Door, DoorIoConfig, LockState, Relay, open_hardware};
+use facegate::door::{Door, DoorIoConfig, LockState, open_hardware};
 
 #[test]
 fn a_relay_that_refuses_to_unlock_is_driven_locked_again() {

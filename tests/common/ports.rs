@@ -270,26 +270,40 @@ pub fn ports(users: &[&str], start_ms: u64) -> Ports {
     }
 }
 
-/// A log sink for `tracing`, to check that something was logged.
+/// A log sink for `tracing`, to check that something was logged. It is the test binary's
+/// global subscriber (a scoped one misses events whose callsite another test thread saw
+/// first), so a test looks only for lines that name its own user.
 #[derive(Clone, Default)]
 pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl LogBuffer {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    /// The buffer every event at INFO and above of this test binary goes to.
+    pub fn global() -> &'static LogBuffer {
+        static GLOBAL: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let logs = LogBuffer::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            logs
+        })
+    }
+
+    /// The lines logged so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|l| l.contains(needle))
+            .map(String::from)
+            .collect()
     }
 
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
-    }
-
-    /// A subscriber writing every event at INFO and above here.
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
-        tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish()
     }
 }
 

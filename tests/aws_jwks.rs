@@ -111,7 +111,12 @@ impl IdentityProvider for NoSignIn {
     async fn initiate_custom_auth(&self, _: &str) -> Result<AuthStep, BackendError> {
         unreachable!("the verifier does not sign in")
     }
-    async fn respond_to_challenge(&self, _: &str, _: &str, _: &str) -> Result<AuthStep, BackendError> {
+    async fn respond_to_challenge(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<AuthStep, BackendError> {
         unreachable!("the verifier does not sign in")
     }
     async fn refresh(&self, _: &str, _: &str) -> Result<Tokens, BackendError> {
@@ -181,7 +186,11 @@ async fn keys_are_fetched_once_refreshed_at_most_once_a_minute_and_survive_a_reb
     drop(keys);
     let rebooted = cache(&db, &endpoint.url, &clock);
     assert_eq!(rebooted.jwks(false).await.unwrap().keys[0].kid, kid);
-    assert_eq!(endpoint.hits(), 2, "the rebooted device fetched instead of reading its copy");
+    assert_eq!(
+        endpoint.hits(),
+        2,
+        "the rebooted device fetched instead of reading its copy"
+    );
     // With the network down, a refresh fails and the persisted keys still verify.
     endpoint.server.abort();
     clock.advance_ms(10 * MIN_REFRESH_MS);
@@ -204,10 +213,17 @@ async fn a_rotated_key_set_is_picked_up_and_the_removed_key_stops_verifying() {
     endpoint.answer(key_set(&new));
     // Within the minute of the last fetch a new kid is not fetched for: refused, one request.
     let refused = verify(&flow, &tokens(&new)).await;
-    assert!(matches!(refused, Err(JwtError::UnknownKey(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(JwtError::UnknownKey(_))),
+        "{refused:?}"
+    );
     assert_eq!(endpoint.hits(), 1);
     clock.advance_ms(MIN_REFRESH_MS + 1);
-    assert_eq!(verify(&flow, &tokens(&new)).await, Ok(()), "the rotated key");
+    assert_eq!(
+        verify(&flow, &tokens(&new)).await,
+        Ok(()),
+        "the rotated key"
+    );
     assert_eq!(endpoint.hits(), 2);
     let removed = verify(&flow, &tokens(&old)).await;
     assert!(
@@ -222,8 +238,14 @@ fn bad_answers() -> Vec<(&'static str, Answer)> {
         ("HTTP 500", Answer(500, r#"{"message":"oops"}"#.into())),
         ("HTTP 503", Answer(503, String::new())),
         ("HTTP 404", Answer(404, r#"{"message":"no pool"}"#.into())),
-        ("HTTP 403", Answer(403, "<html>captive portal</html>".into())),
-        ("not JSON", Answer(200, "<html>captive portal</html>".into())),
+        (
+            "HTTP 403",
+            Answer(403, "<html>captive portal</html>".into()),
+        ),
+        (
+            "not JSON",
+            Answer(200, "<html>captive portal</html>".into()),
+        ),
         ("cut off", Answer(200, r#"{"keys":[{"kty":"EC","#.into())),
         ("empty set", Answer(200, r#"{"keys":[]}"#.into())),
         ("no keys", Answer(200, r#"{}"#.into())),
@@ -250,7 +272,11 @@ async fn an_http_error_a_non_json_body_or_an_empty_key_set_never_replaces_the_ke
             matches!(unknown, Err(JwtError::UnknownKey(_))),
             "{what}: a token of an unknown key: {unknown:?}"
         );
-        assert_eq!(endpoint.hits(), before + 1, "{what}: the refresh was not tried");
+        assert_eq!(
+            endpoint.hits(),
+            before + 1,
+            "{what}: the refresh was not tried"
+        );
         assert_eq!(
             verify(&flow, &tokens(&ours)).await,
             Ok(()),
@@ -304,8 +330,17 @@ async fn without_any_copy_a_dead_or_broken_endpoint_gives_no_keys() {
 fn the_pools_keys_and_issuer_are_https_urls() {
     use facegate::backend::aws::jwks::{issuer, jwks_url};
     let url = jwks_url("eu-west-1", "eu-west-1_Pool");
-    assert!(url.starts_with("https://cognito-idp.eu-west-1.amazonaws.com/"), "{url}");
-    assert!(url.ends_with("/eu-west-1_Pool/.well-known/jwks.json"), "{url}");
+    assert!(
+        url.starts_with("https://cognito-idp.eu-west-1.amazonaws.com/"),
+        "{url}"
+    );
+    assert!(
+        url.ends_with("/eu-west-1_Pool/.well-known/jwks.json"),
+        "{url}"
+    );
     let iss = issuer("eu-west-1", "eu-west-1_Pool");
-    assert_eq!(iss, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool");
+    assert_eq!(
+        iss,
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool"
+    );
 }

@@ -302,8 +302,8 @@ async fn an_enrollment_photo_with_no_face_is_refused_and_nothing_is_indexed_or_l
     use rekognition::operation::delete_faces::DeleteFacesOutput;
     use rekognition::operation::index_faces::IndexFacesOutput;
     // What Rekognition answers for a photo of a wall: no face record, nothing unindexed.
-    let index_rule = mock!(rekognition::Client::index_faces)
-        .then_output(|| IndexFacesOutput::builder().build());
+    let index_rule =
+        mock!(rekognition::Client::index_faces).then_output(|| IndexFacesOutput::builder().build());
     let delete_rule = mock!(rekognition::Client::delete_faces)
         .then_output(|| DeleteFacesOutput::builder().build());
     let client = mock_client!(rekognition, RuleMode::MatchAny, [&index_rule, &delete_rule]);
@@ -335,5 +335,12 @@ async fn an_enrollment_photo_with_no_face_is_refused_and_nothing_is_indexed_or_l
         "{err:?}"
     );
     assert!(w.table.rows().is_empty(), "{:?}", w.table.rows());
-    assert!(w.ports.directory.faces_of_user(USER).await.unwrap().is_empty());
+    assert!(
+        w.ports
+            .directory
+            .faces_of_user(USER)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -316,8 +316,12 @@ async fn uploader_chosen_s3_metadata_never_picks_whose_face_it_is() {
             .body(bytes.to_vec().into())
             .send()
     };
-    upload("signup/ben@example.com/photo.jpg", b"ben's face").await.unwrap();
-    upload("signup/mallory@example.com/photo.jpg", b"mallory's face").await.unwrap();
+    upload("signup/ben@example.com/photo.jpg", b"ben's face")
+        .await
+        .unwrap();
+    upload("signup/mallory@example.com/photo.jpg", b"mallory's face")
+        .await
+        .unwrap();
     let head = s3
         .head_object()
         .bucket(backend.signup.bucket())
@@ -326,7 +330,9 @@ async fn uploader_chosen_s3_metadata_never_picks_whose_face_it_is() {
         .await
         .unwrap();
     assert_eq!(
-        head.metadata().and_then(|m| m.get("email")).map(String::as_str),
+        head.metadata()
+            .and_then(|m| m.get("email"))
+            .map(String::as_str),
         Some("ana@example.com"),
         "the metadata is really there"
     );
@@ -346,7 +352,10 @@ async fn uploader_chosen_s3_metadata_never_picks_whose_face_it_is() {
         .unwrap();
     assert_eq!(indexed[0].username, "ben@example.com");
     let refused = index_faces(&event("signup/mallory@example.com/photo.jpg"), &w.ports).await;
-    assert!(matches!(refused, Err(BackendError::Rejected(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(BackendError::Rejected(_))),
+        "{refused:?}"
+    );
     assert_eq!(
         w.table.rows(),
         vec![(indexed[0].face_id.clone(), "ben@example.com".to_string())],

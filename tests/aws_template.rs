@@ -131,7 +131,10 @@ fn statements(t: &Value) -> Vec<Statement> {
             out.push(Statement {
                 principal: principal.clone(),
                 sid: s["Sid"].as_str().unwrap_or("?").to_string(),
-                actions: list(&s["Action"]).iter().map(|a| text(a, &buckets)).collect(),
+                actions: list(&s["Action"])
+                    .iter()
+                    .map(|a| text(a, &buckets))
+                    .collect(),
                 resources: list(&s["Resource"])
                     .iter()
                     .map(|r| text(r, &buckets))
@@ -148,10 +151,16 @@ const NOT_RESOURCE_SCOPED: &[&str] = &["rekognition:CompareFaces"];
 #[test]
 fn no_statement_grants_a_wildcard_action_or_any_resource() {
     let statements = statements(&template());
-    assert!(statements.len() >= 8, "{statements:?}: the template was not read");
+    assert!(
+        statements.len() >= 8,
+        "{statements:?}: the template was not read"
+    );
     for s in &statements {
         let at = format!("{} / {}", s.principal, s.sid);
-        assert!(!s.actions.is_empty() && !s.resources.is_empty(), "{at}: {s:?}");
+        assert!(
+            !s.actions.is_empty() && !s.resources.is_empty(),
+            "{at}: {s:?}"
+        );
         for action in &s.actions {
             assert!(!action.contains('*'), "{at}: wildcard action {action}");
         }
@@ -189,9 +198,9 @@ fn grants_of(statements: &[Statement], principal: &str) -> Grants {
         .iter()
         .filter(|s| s.principal == principal)
         .flat_map(|s| {
-            s.actions.iter().flat_map(move |a| {
-                s.resources.iter().map(move |r| (a.clone(), r.clone()))
-            })
+            s.actions
+                .iter()
+                .flat_map(move |a| s.resources.iter().map(move |r| (a.clone(), r.clone())))
         })
         .collect()
 }
@@ -301,13 +310,17 @@ fn each_principal_is_granted_what_it_calls_and_nothing_more() {
             problems.push(format!("{principal} lacks {missing:?}"));
         }
         for extra in granted.difference(&needed) {
-            problems.push(format!("{principal} is granted {extra:?}, which it never calls"));
+            problems.push(format!(
+                "{principal} is granted {extra:?}, which it never calls"
+            ));
         }
     }
     let principals: BTreeSet<String> = statements.iter().map(|s| s.principal.clone()).collect();
     let known: BTreeSet<String> = needed().iter().map(|(p, _)| p.to_string()).collect();
     for unknown in principals.difference(&known) {
-        problems.push(format!("{unknown} is granted permissions this test does not know"));
+        problems.push(format!(
+            "{unknown} is granted permissions this test does not know"
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -349,7 +362,11 @@ fn buckets_block_public_access_are_encrypted_and_sign_in_frames_expire_within_a_
         .iter()
         .filter(|s| s.principal == "DevicePolicy" && s.actions.contains(&"s3:PutObject".into()))
         .flat_map(|s| s.resources.iter())
-        .find_map(|r| r.strip_prefix("${")?.split_once(".Arn}/").map(|(b, _)| b.to_string()))
+        .find_map(|r| {
+            r.strip_prefix("${")?
+                .split_once(".Arn}/")
+                .map(|(b, _)| b.to_string())
+        })
         .expect("the device uploads to a bucket of the stack");
     let (_, p) = buckets.iter().find(|(id, _)| *id == signin).unwrap();
     let expiring = list(&p["LifecycleConfiguration"]["Rules"])
@@ -365,7 +382,10 @@ fn buckets_block_public_access_are_encrypted_and_sign_in_frames_expire_within_a_
             "signin/".starts_with(prefix)
         })
         .count();
-    assert!(expiring >= 1, "{signin}: no rule expires sign-in frames within a day");
+    assert!(
+        expiring >= 1,
+        "{signin}: no rule expires sign-in frames within a day"
+    );
 }
 
 #[test]
@@ -373,7 +393,11 @@ fn the_faces_table_is_encrypted_with_point_in_time_recovery() {
     let tables = of_type(&template(), "AWS::DynamoDB::Table");
     assert!(!tables.is_empty());
     for (id, p) in tables {
-        assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true), "{id}");
+        assert_eq!(
+            p["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
         assert_eq!(
             p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
             Some(true),

@@ -345,7 +345,10 @@ fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
         time.trim_end_matches('s').parse().unwrap()
     };
     let late = at("1 h later") - at("network down");
-    assert!((3_601.0..3_700.0).contains(&late), "{late} s between the two offline scenes");
+    assert!(
+        (3_601.0..3_700.0).contains(&late),
+        "{late} s between the two offline scenes"
+    );
     assert!(text.contains("relay locked"), "{text}");
 }
 

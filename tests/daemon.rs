@@ -417,14 +417,20 @@ async fn offline_matching_uses_the_stricter_offline_threshold() {
     b.grant(&daemon, &at_cosine(&probe, between), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![held()]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    let similarity = a[0].similarity.expect("the offline decision reports its similarity");
+    let similarity = a[0]
+        .similarity
+        .expect("the offline decision reports its similarity");
     assert!(
         similarity > online && similarity < daemon.offline.match_threshold,
         "the probe is at {similarity}, not between {online} and {}",
         daemon.offline.match_threshold
     );
     assert!(!a[0].granted && !a[0].online, "{a:?}");
-    assert!(a[0].reason.contains("no granted face matches"), "{}", a[0].reason);
+    assert!(
+        a[0].reason.contains("no granted face matches"),
+        "{}",
+        a[0].reason
+    );
     assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
     // The control: just above the offline threshold, the same face is let in offline.
     wait(&mut daemon, &b.clock, 4_000).await;
@@ -461,7 +467,10 @@ async fn offline_grants_obey_the_doors_policy() {
     b.grant(&daemon, &b.embedding(&photo), &["visitors", "staff"]);
     let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
     assert!(a.len() == 1 && a[0].granted && !a[0].online, "{a:?}");
-    assert_eq!(transitions.lock().unwrap().last(), Some(&LockState::Unlocked));
+    assert_eq!(
+        transitions.lock().unwrap().last(),
+        Some(&LockState::Unlocked)
+    );
 }
 
 #[tokio::test]
@@ -486,7 +495,8 @@ async fn a_relay_that_refuses_to_unlock_is_driven_locked() {
     outage.set(true);
     b.grant(&daemon, &b.embedding(&photo), &["staff"]);
     // Ana is let in (offline grace), and the relay refuses to open.
-    let mut camera = ReplayCamera::new(vec![live(photo)], Duration::ZERO, Arc::new(b.clock.clone()));
+    let mut camera =
+        ReplayCamera::new(vec![live(photo)], Duration::ZERO, Arc::new(b.clock.clone()));
     let mut failed = None;
     while let Ok(frame) = camera.next_frame() {
         b.clock.advance_ms(100);
@@ -498,7 +508,11 @@ async fn a_relay_that_refuses_to_unlock_is_driven_locked() {
     let failed = failed.expect("the refused unlock is an error the service stops on");
     assert!(failed.to_string().contains("relay"), "{failed}");
     let asked = asked.lock().unwrap().clone();
-    assert_eq!(asked.first(), Some(&LockState::Locked), "locked at start: {asked:?}");
+    assert_eq!(
+        asked.first(),
+        Some(&LockState::Locked),
+        "locked at start: {asked:?}"
+    );
     let unlock = asked
         .iter()
         .position(|s| *s == LockState::Unlocked)
@@ -559,7 +573,10 @@ async fn with_aws_unreachable_the_daemon_decides_offline() {
     let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
     assert_eq!(a.len(), 1, "{a:?}");
     assert!(a[0].granted && !a[0].online, "not decided offline: {a:?}");
-    assert_eq!(transitions.lock().unwrap().last(), Some(&LockState::Unlocked));
+    assert_eq!(
+        transitions.lock().unwrap().last(),
+        Some(&LockState::Unlocked)
+    );
     assert_eq!(daemon.monitor.health().backend, "offline");
     let audited = daemon.audit.pending(10).unwrap();
     assert!(

@@ -589,7 +589,12 @@ async fn the_face_index_and_signing_key_are_sealed_on_disk() {
     for person in &people {
         photo = std::fs::read(common::photo(&faces, person, 1)).unwrap();
         if backend
-            .enroll("ana@example.com", "Ana", &[photo.clone()], &["staff".into()])
+            .enroll(
+                "ana@example.com",
+                "Ana",
+                &[photo.clone()],
+                &["staff".into()],
+            )
             .await
             .is_ok()
         {

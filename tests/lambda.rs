@@ -396,7 +396,10 @@ async fn every_face_of_a_user_counts_and_a_user_with_no_face_gets_a_clean_wrong(
     for frame in [&b"ana, first photo"[..], b"ana, second photo"] {
         let (private, key) = challenge(&w, ANA).await;
         w.clock.advance_ms(UPLOAD_DELAY_MS);
-        w.signin.put(&key, frame.to_vec(), "image/jpeg").await.unwrap();
+        w.signin
+            .put(&key, frame.to_vec(), "image/jpeg")
+            .await
+            .unwrap();
         assert!(
             verify(&w, ANA, &private, &key).await,
             "a frame like {:?} is refused",
@@ -439,8 +442,16 @@ async fn every_backend_error_answers_wrong_and_is_logged() {
     w.faults.take_calls();
     assert!(verify(&w, CY, &private, &key).await, "the control failed");
     let called = w.faults.take_calls();
-    for op in ["signin.head", "signin.get", "faces.search", "directory.faces_of_user"] {
-        assert!(called.iter().any(|c| c == op), "Verify never called {op}: {called:?}");
+    for op in [
+        "signin.head",
+        "signin.get",
+        "faces.search",
+        "directory.faces_of_user",
+    ] {
+        assert!(
+            called.iter().any(|c| c == op),
+            "Verify never called {op}: {called:?}"
+        );
     }
     for op in &called {
         for error in &errors {
@@ -508,7 +519,10 @@ async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
     w.signin
         .plant(&key, b"ana's face".to_vec(), issued / 1000 * 1000 - 1);
     w.clock.advance_ms(UPLOAD_DELAY_MS);
-    assert!(!verify(&w, ANA, &private, &key).await, "planted a second early");
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "planted a second early"
+    );
     // Nor a frame uploaded just after the challenge expired, though S3 stamps it with the
     // second in which the challenge was still valid.
     let (private, key) = challenge(&w, ANA).await;

@@ -115,9 +115,8 @@ fn the_head_turn_check_needs_a_turn_to_each_side() {
         head_turn: true,
         ..LivenessConfig::default()
     };
-    let yaws = |ys: &[f32]| -> Vec<(Landmarks, f32)> {
-        ys.iter().map(|&y| moved(0.0, 0.0, y)).collect()
-    };
+    let yaws =
+        |ys: &[f32]| -> Vec<(Landmarks, f32)> { ys.iter().map(|&y| moved(0.0, 0.0, y)).collect() };
     let turn = config.head_turn_yaw;
     assert!(assess_head_turn(&yaws(&[0.0, turn, 0.0, -turn, 0.0]), &config).live);
     for (what, track) in [

@@ -17,7 +17,11 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 fn request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let body = if method == "GET" { "" } else { "state=unlocked" };
+    let body = if method == "GET" {
+        ""
+    } else {
+        "state=unlocked"
+    };
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
@@ -36,7 +40,9 @@ fn request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> 
 fn total(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -142,7 +148,10 @@ fn health_and_metrics_follow_a_granted_sign_in() {
         (1.0..=attempts).contains(&granted_count),
         "{granted_count} granted of {attempts}"
     );
-    assert!(attempts <= 3.0, "{attempts} attempts for one person walking up once");
+    assert!(
+        attempts <= 3.0,
+        "{attempts} attempts for one person walking up once"
+    );
     assert_eq!(
         sample(&metrics, "facegate_face_to_relay_seconds_count"),
         Some(attempts),
@@ -220,8 +229,8 @@ async fn idle_clients_are_bounded_and_cut_off() {
     let mut closed_after = Vec::new();
     for stream in &mut idle {
         let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
-            .await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
         assert!(
             matches!(read, Ok(Ok(_)) | Ok(Err(_))),
             "an idle client is still connected 15 s on: {read:?}"
@@ -279,7 +288,13 @@ async fn the_listener_is_read_only_and_off_unless_configured() {
                 seen.push((method, path, request(addr, method, path)));
             }
         }
-        for path in ["/unlock", "/relay", "/door/open", "/admin", "/metrics/../unlock"] {
+        for path in [
+            "/unlock",
+            "/relay",
+            "/door/open",
+            "/admin",
+            "/metrics/../unlock",
+        ] {
             seen.push(("GET", path, request(addr, "GET", path)));
         }
         seen

@@ -92,7 +92,10 @@ fn every_test_the_security_doc_cites_exists_and_is_a_test() {
             }
         }
     }
-    assert!(cited >= 40, "only {cited} citations: is the format still the documented one?");
+    assert!(
+        cited >= 40,
+        "only {cited} citations: is the format still the documented one?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -116,10 +119,16 @@ fn every_row_of_a_claims_table_cites_a_test() {
         }
         rows += 1;
         if !spans(line).into_iter().any(|s| citation(s).is_some()) {
-            problems.push(format!("{DOC}:{}: a claim that cites no test: {line}", n + 1));
+            problems.push(format!(
+                "{DOC}:{}: a claim that cites no test: {line}",
+                n + 1
+            ));
         }
     }
-    assert!(rows >= 20, "only {rows} claim rows: the tables were not found");
+    assert!(
+        rows >= 20,
+        "only {rows} claim rows: the tables were not found"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -130,13 +139,19 @@ fn the_citation_check_refuses_what_it_must() {
     assert!(check_test(source, "rea", "").is_err(), "a prefix of a name");
     assert!(check_test(source, "missing", "").is_err());
     assert!(check_test(source, "helper", "").is_err(), "not a test");
-    assert!(check_test(source, "broken", "tried by").is_err(), "ignored, not said");
+    assert!(
+        check_test(source, "broken", "tried by").is_err(),
+        "ignored, not said"
+    );
     assert_eq!(check_test(source, "broken", "a known defect"), Ok(()));
     assert_eq!(
         citation("tests/embedded.rs::a_b"),
         Some(("tests/embedded.rs", "a_b"))
     );
-    assert_eq!(citation("src/door/mod.rs::x"), Some(("src/door/mod.rs", "x")));
+    assert_eq!(
+        citation("src/door/mod.rs::x"),
+        Some(("src/door/mod.rs", "x"))
+    );
     assert_eq!(citation("facegate::door"), None);
     assert_eq!(citation("tests/embedded.rs"), None);
 }

@@ -121,9 +121,17 @@ mod tests {
         relay.set(LockState::Unlocked).unwrap();
         clock.advance_ms(999);
         let_the_watchdog_look();
-        assert_eq!(*log.lock().unwrap(), vec![LockState::Unlocked], "relocked early");
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![LockState::Unlocked],
+            "relocked early"
+        );
         clock.advance_ms(1);
-        assert!(settles_at(&log, LockState::Locked), "{:?}", log.lock().unwrap());
+        assert!(
+            settles_at(&log, LockState::Locked),
+            "{:?}",
+            log.lock().unwrap()
+        );
         assert_eq!(
             *log.lock().unwrap(),
             vec![LockState::Unlocked, LockState::Locked]
@@ -141,7 +149,11 @@ mod tests {
         let_the_watchdog_look();
         assert_eq!(log.lock().unwrap().last(), Some(&LockState::Unlocked));
         clock.advance_ms(80);
-        assert!(settles_at(&log, LockState::Locked), "{:?}", log.lock().unwrap());
+        assert!(
+            settles_at(&log, LockState::Locked),
+            "{:?}",
+            log.lock().unwrap()
+        );
         assert_eq!(log.lock().unwrap().len(), 4, "{:?}", log.lock().unwrap());
     }
 

@@ -39,7 +39,10 @@ pub fn faces_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("FACEGATE_FACES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"));
-    faces_at(dir, required("FACEGATE_REQUIRE_FACES") || required("FACEGATE_REQUIRE_MODELS"))
+    faces_at(
+        dir,
+        required("FACEGATE_REQUIRE_FACES") || required("FACEGATE_REQUIRE_MODELS"),
+    )
 }
 
 /// `dir` when it holds the face photos; otherwise a panic when `required`, else `None`.

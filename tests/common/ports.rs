@@ -88,7 +88,12 @@ impl Bucket {
 
 #[async_trait]
 impl ObjectStore for Bucket {
-    async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), BackendError> {
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), BackendError> {
         self.check("put")?;
         self.plant(key, bytes, self.clock.now_ms());
         Ok(())
@@ -154,7 +159,10 @@ impl FaceIndex for Faces {
         Ok(if a == b { 99.0 } else { 0.0 })
     }
     async fn delete_faces(&self, ids: &[String]) -> Result<(), BackendError> {
-        self.faces.lock().unwrap().retain(|(id, _)| !ids.contains(id));
+        self.faces
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| !ids.contains(id));
         Ok(())
     }
 }

@@ -83,9 +83,11 @@ fn every_test_the_security_doc_cites_exists_and_is_a_test() {
                     "{DOC}:{}: `{span}` `…`: cite a test as `tests/FILE.rs::NAME`",
                     n + 1
                 ));
-            } else if ["scripts/", "deploy/", "systemd/", "config/", "src/", "tests/"]
-                .iter()
-                .any(|dir| span.starts_with(dir))
+            } else if [
+                "scripts/", "deploy/", "systemd/", "config/", "src/", "tests/",
+            ]
+            .iter()
+            .any(|dir| span.starts_with(dir))
                 && !span.contains([' ', '<', ':'])
                 && read(span).is_none()
             {

@@ -138,6 +138,7 @@ fn verifier(keys: Arc<CognitoKeys>, clock: &ManualClock) -> DeviceFlow {
             client_id: issuer().client_id,
             leeway_secs: 30,
         },
+        rule: facegate::matching::MatchingConfig::default().rule(),
         clock: Arc::new(clock.clone()),
     }
 }

@@ -81,6 +81,7 @@ async fn a_morning_at_the_door() {
         dir.path(),
         engine.clone(),
         &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
         Arc::new(clock.clone()),
     )
     .unwrap();
@@ -136,7 +137,7 @@ async fn a_morning_at_the_door() {
     // Ana, with another photo of her, walks up: one attempt, granted online, relay opens.
     let a = play(&mut daemon, &clock, vec![live(load(&ana, 2))]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].granted && a[0].online, "{a:?}");
+    assert!(a[0].granted() && a[0].online, "{a:?}");
     assert_eq!(a[0].user.as_deref(), Some("ana@example.com"));
     assert_eq!(a[0].relay, LockState::Unlocked);
     wait(&mut daemon, &clock, 8_000).await;
@@ -149,7 +150,7 @@ async fn a_morning_at_the_door() {
     // A stranger: denied, the door stays shut.
     let s = play(&mut daemon, &clock, vec![live(load(&stranger, 1))]).await;
     assert_eq!(s.len(), 1);
-    assert!(!s[0].granted);
+    assert!(!s[0].granted());
     assert_eq!(s[0].relay, LockState::Locked);
     wait(&mut daemon, &clock, 4_000).await;
 
@@ -174,7 +175,7 @@ async fn a_morning_at_the_door() {
     )
     .await;
     assert_eq!(o.len(), 1, "{o:?}");
-    assert!(o[0].granted && !o[0].online, "{o:?}");
+    assert!(o[0].granted() && !o[0].online, "{o:?}");
     wait(&mut daemon, &clock, 8_000).await;
     let check = daemon.revalidate_grants().await.unwrap();
     assert_eq!(
@@ -193,7 +194,7 @@ async fn a_morning_at_the_door() {
     )
     .await;
     assert_eq!(late.len(), 1);
-    assert!(!late[0].granted && !late[0].online, "{late:?}");
+    assert!(!late[0].granted() && !late[0].online, "{late:?}");
     assert!(late[0].reason.contains("grace"), "{}", late[0].reason);
     wait(&mut daemon, &clock, 4_000).await;
 
@@ -212,7 +213,7 @@ async fn a_morning_at_the_door() {
     );
     let d = play(&mut daemon, &clock, vec![nobody, live(load(&ana, 2))]).await;
     assert_eq!(d.len(), 1);
-    assert!(!d[0].granted && d[0].online, "{d:?}");
+    assert!(!d[0].granted() && d[0].online, "{d:?}");
 
     // Every attempt is in the audit outbox, offline ones marked.
     let events = daemon.audit.pending(100).unwrap();
@@ -232,6 +233,7 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
         dir.path(),
         Arc::new(std::sync::Mutex::new(engine)),
         &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
         Arc::new(clock.clone()),
     )
     .unwrap();
@@ -319,6 +321,7 @@ fn bench() -> Option<Bench> {
         dir.path(),
         Arc::new(std::sync::Mutex::new(engine)),
         &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
         Arc::new(clock.clone()),
     )
     .unwrap();
@@ -425,7 +428,7 @@ async fn offline_matching_uses_the_stricter_offline_threshold() {
         "the probe is at {similarity}, not between {online} and {}",
         daemon.offline.match_threshold
     );
-    assert!(!a[0].granted && !a[0].online, "{a:?}");
+    assert!(!a[0].granted() && !a[0].online, "{a:?}");
     assert!(
         a[0].reason.contains("no granted face matches"),
         "{}",
@@ -438,7 +441,7 @@ async fn offline_matching_uses_the_stricter_offline_threshold() {
     b.grant(&daemon, &at_cosine(&probe, above), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![held()]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].granted && !a[0].online, "{a:?}");
+    assert!(a[0].granted() && !a[0].online, "{a:?}");
 }
 
 #[tokio::test]
@@ -452,7 +455,7 @@ async fn offline_grants_obey_the_doors_policy() {
     b.grant(&daemon, &b.embedding(&photo), &["visitors"]);
     let a = play(&mut daemon, &b.clock, vec![live(photo.clone())]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(!a[0].granted && !a[0].online, "{a:?}");
+    assert!(!a[0].granted() && !a[0].online, "{a:?}");
     assert!(a[0].reason.contains("not in a group"), "{}", a[0].reason);
     assert_eq!(a[0].user.as_deref(), Some("ana@example.com"), "{a:?}");
     assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
@@ -460,13 +463,13 @@ async fn offline_grants_obey_the_doors_policy() {
     wait(&mut daemon, &b.clock, 4_000).await;
     b.grant(&daemon, &b.embedding(&photo), &[]);
     let a = play(&mut daemon, &b.clock, vec![live(photo.clone())]).await;
-    assert!(a.len() == 1 && !a[0].granted, "{a:?}");
+    assert!(a.len() == 1 && !a[0].granted(), "{a:?}");
     assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
     // The control: with staff in her grant, the same face opens the door offline.
     wait(&mut daemon, &b.clock, 4_000).await;
     b.grant(&daemon, &b.embedding(&photo), &["visitors", "staff"]);
     let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
-    assert!(a.len() == 1 && a[0].granted && !a[0].online, "{a:?}");
+    assert!(a.len() == 1 && a[0].granted() && !a[0].online, "{a:?}");
     assert_eq!(
         transitions.lock().unwrap().last(),
         Some(&LockState::Unlocked)
@@ -572,7 +575,7 @@ async fn with_aws_unreachable_the_daemon_decides_offline() {
     b.grant(&daemon, &b.embedding(&photo), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].granted && !a[0].online, "not decided offline: {a:?}");
+    assert!(a[0].granted() && !a[0].online, "not decided offline: {a:?}");
     assert_eq!(
         transitions.lock().unwrap().last(),
         Some(&LockState::Unlocked)
@@ -592,6 +595,6 @@ async fn with_aws_unreachable_the_daemon_decides_offline() {
         .unwrap()
         .to_rgb8();
     let d = play(&mut daemon, &b.clock, vec![live(s)]).await;
-    assert!(d.len() == 1 && !d[0].granted && !d[0].online, "{d:?}");
+    assert!(d.len() == 1 && !d[0].granted() && !d[0].online, "{d:?}");
     assert_eq!(transitions.lock().unwrap().last(), Some(&LockState::Locked));
 }

@@ -16,11 +16,9 @@ use serde_json::{Value, json};
 /// The first Create runs at this instant, on a whole second.
 const START_MS: u64 = 1_800_000_000_000;
 
-/// How long after its challenge a frame is uploaded in these tests: in a later second than the
-/// challenge, because the bucket keeps whole seconds (as S3 does) and Verify refuses a frame
-/// stamped in its challenge's own second — a defect tried on its own by
-/// `a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted`.
-const UPLOAD_DELAY_MS: u64 = 1_000;
+/// How long after its challenge a frame is uploaded in these tests: often within the same
+/// second, so the bucket (whole seconds, as S3) stamps it before the challenge's issue time.
+const UPLOAD_DELAY_MS: u64 = 100;
 
 type World = Ports;
 
@@ -249,8 +247,10 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
+    // A second past expiry; just past it is a defect, tried by
+    // `a_frame_uploaded_just_after_its_challenge_expired_is_refused`.
     w.clock
-        .advance_ms(TriggerConfig::default().challenge_ttl_ms + UPLOAD_DELAY_MS);
+        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1_000);
     w.signin
         .put(&key4, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -351,6 +351,7 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
         ("FACEGATE_SIGNUP_BUCKET", "up"),
         ("FACEGATE_COLLECTION_ID", "facegate"),
         ("FACEGATE_FACES_TABLE", "faces"),
+        ("FACEGATE_LEDGER_TABLE", "ledger"),
         ("FACEGATE_MATCH_THRESHOLD", "97.5"),
     ]
     .into();
@@ -428,7 +429,6 @@ async fn every_backend_error_answers_wrong_and_is_logged() {
         BackendError::Unavailable("network down".into()),
         BackendError::Throttled("slow down".into()),
         BackendError::Denied("access denied".into()),
-        BackendError::Rejected("bad request".into()),
         BackendError::Internal("broken".into()),
     ];
     // The control: with nothing failing, this exact answer is right; it names the operations
@@ -461,7 +461,7 @@ async fn every_backend_error_answers_wrong_and_is_logged() {
                 .put(&key, b"cy's face".to_vec(), "image/jpeg")
                 .await
                 .unwrap();
-            logs.clear();
+            let mark = logs.mark();
             w.faults.fail(op, error.clone());
             let event = cognito(
                 "VerifyAuthChallengeResponse_Authentication",
@@ -482,15 +482,13 @@ async fn every_backend_error_answers_wrong_and_is_logged() {
                 json!(false),
                 "{op} failing with {error:?} was answered right"
             );
-            let lines = logs.lines_with(&format!("user={CY}"));
+            let lines = logs.lines_since(mark, &format!("user={CY}"));
             assert!(
                 !lines.is_empty(),
                 "{op} failing with {error:?} left no log line naming the user"
             );
-            // A search that finds no usable face is an answer ("wrong"), not a failure.
-            let no_face = *op == "faces.search" && matches!(error, BackendError::Rejected(_));
             assert!(
-                no_face || lines.iter().any(|l| l.contains(&error.to_string())),
+                lines.iter().any(|l| l.contains(&error.to_string())),
                 "{op} failing with {error:?}: the error is not in the log: {lines:?}"
             );
         }
@@ -498,9 +496,9 @@ async fn every_backend_error_answers_wrong_and_is_logged() {
 }
 
 #[tokio::test]
-#[ignore = "defect: Verify compares S3's whole-second Last-Modified with the challenge's millisecond issue time: a frame uploaded in the challenge's own second is refused, one uploaded in the second the challenge expires is accepted (reported; the lead's fix in src/backend/triggers/verify.rs)"]
 async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
-    // Create runs 250 ms into a second; the frame arrives 400 ms later, in the same second.
+    // Create runs 250 ms into a second; the frame arrives 400 ms later, in the same second,
+    // and the bucket stamps it with the start of that second, as S3 does.
     let w = common::ports::ports(&[ANA], START_MS + 250);
     enroll(&w, ANA, b"ana's face").await;
     let (private, key) = challenge(&w, ANA).await;
@@ -518,13 +516,18 @@ async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
     let issued: u64 = private["issuedAtMs"].as_str().unwrap().parse().unwrap();
     w.signin
         .plant(&key, b"ana's face".to_vec(), issued / 1000 * 1000 - 1);
-    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.clock.advance_ms(100);
     assert!(
         !verify(&w, ANA, &private, &key).await,
         "planted a second early"
     );
-    // Nor a frame uploaded just after the challenge expired, though S3 stamps it with the
-    // second in which the challenge was still valid.
+}
+
+#[tokio::test]
+#[ignore = "defect: Verify compares S3's whole-second Last-Modified with the challenge's millisecond expiry, so a frame uploaded after expiry but in the second the challenge expired is accepted (reported; a fix in src/backend/triggers/verify.rs)"]
+async fn a_frame_uploaded_just_after_its_challenge_expired_is_refused() {
+    let w = common::ports::ports(&[ANA], START_MS + 250);
+    enroll(&w, ANA, b"ana's face").await;
     let (private, key) = challenge(&w, ANA).await;
     w.clock
         .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1);
@@ -535,5 +538,68 @@ async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
     assert!(
         !verify(&w, ANA, &private, &key).await,
         "uploaded 1 ms after the challenge expired"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_services_reject_is_answered_wrong_and_logged_as_itself() {
+    let logs = common::ports::LogBuffer::global();
+    const DEE: &str = "dee@example.com";
+    let w = common::ports::ports(&[DEE], START_MS);
+    enroll(&w, DEE, b"dee's face").await;
+    // A frame with no usable face is an answer: "wrong", logged as such.
+    let rejected = BackendError::Rejected("bad request".into());
+    for op in [
+        "faces.search",
+        "signin.head",
+        "signin.get",
+        "ledger.verdict",
+    ] {
+        let (private, key) = challenge(&w, DEE).await;
+        w.clock.advance_ms(UPLOAD_DELAY_MS);
+        w.signin
+            .put(&key, b"dee's face".to_vec(), "image/jpeg")
+            .await
+            .unwrap();
+        let mark = logs.mark();
+        w.faults.fail(op, rejected.clone());
+        let correct = verify(&w, DEE, &private, &key).await;
+        w.faults.clear();
+        assert!(!correct, "{op} rejected, answered right");
+        let lines = logs.lines_since(mark, &format!("user={DEE}"));
+        let expected = if op == "faces.search" {
+            "no usable face".to_string()
+        } else {
+            rejected.to_string()
+        };
+        assert!(
+            lines.iter().any(|l| l.contains(&expected)),
+            "{op}: {expected:?} is not in the log: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "defect: Verify's identify() runs the directory lookup beside the search, and a Rejected from the directory is logged as 'no usable face in the frame' (reported; src/backend/identify.rs or verify.rs should tell the search's Rejected from the others)"]
+async fn a_rejected_directory_lookup_is_logged_as_itself_not_as_no_face() {
+    let logs = common::ports::LogBuffer::global();
+    const EVE: &str = "eve@example.com";
+    let w = common::ports::ports(&[EVE], START_MS);
+    enroll(&w, EVE, b"eve's face").await;
+    let (private, key) = challenge(&w, EVE).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"eve's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let rejected = BackendError::Rejected("ValidationException".into());
+    w.faults.fail("directory.faces_of_user", rejected.clone());
+    let mark = logs.mark();
+    assert!(!verify(&w, EVE, &private, &key).await);
+    w.faults.clear();
+    let lines = logs.lines_since(mark, &format!("user={EVE}"));
+    assert!(
+        lines.iter().any(|l| l.contains(&rejected.to_string())),
+        "the directory's error is not in the log: {lines:?}"
     );
 }

@@ -67,6 +67,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         data,
         engine,
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(clock.clone()),
     )?;
     println!(
@@ -90,6 +91,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
+    daemon.matching = config.matching.clone();
     daemon.offline = config.offline.clone();
     // The script's "an hour later" scene needs a one-hour window.
     daemon.offline.grace_secs = 3600;
@@ -122,7 +124,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
                 );
             }
             for (a, face_to_relay_ms) in attempts {
-                let decision = match (a.granted, a.online) {
+                let decision = match (a.granted(), a.online) {
                     (true, true) => "GRANTED",
                     (true, false) => "GRANTED*",
                     (false, true) => "DENIED",
@@ -136,7 +138,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
                     face_to_relay_ms
                 );
                 latencies.push(face_to_relay_ms as f64);
-                if a.granted {
+                if a.granted() {
                     tally.0 += 1
                 } else {
                     tally.1 += 1

@@ -8,11 +8,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use facegate::backend::embedded::SledLedger;
 use facegate::backend::triggers::{TriggerConfig, TriggerPorts};
 use facegate::backend::{
-    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore, UserLookup,
+    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore,
+    TriggerLedger, UserLookup,
 };
-use facegate::clock::{Clock, ManualClock};
+use facegate::clock::{Clock, ManualClock, Millis};
+use facegate::matching::{DecisionRule, Threshold};
 
 /// Which operation of which port fails, and how, and which operations were called; shared by
 /// every port of a [`Ports`]. Operations are named `port.method`: `signin.head`, `faces.search`.
@@ -155,6 +158,10 @@ impl FaceIndex for Faces {
             })
             .collect())
     }
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        self.faults.check("faces.count")?;
+        Ok(self.faces.lock().unwrap().len())
+    }
     async fn compare(&self, a: &[u8], b: &[u8]) -> Result<f32, BackendError> {
         Ok(if a == b { 99.0 } else { 0.0 })
     }
@@ -223,6 +230,52 @@ impl UserLookup for Pool {
     }
 }
 
+/// The trigger-only ledger: the embedded one (sled, in a temporary database), breakable.
+pub struct Ledger {
+    inner: SledLedger,
+    faults: Faults,
+}
+
+#[async_trait]
+impl TriggerLedger for Ledger {
+    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError> {
+        self.faults.check("ledger.verdict")?;
+        self.inner.verdict(id).await
+    }
+    async fn file_verdict(
+        &self,
+        id: &str,
+        correct: bool,
+        expires_at_ms: Millis,
+    ) -> Result<bool, BackendError> {
+        self.faults.check("ledger.file_verdict")?;
+        self.inner.file_verdict(id, correct, expires_at_ms).await
+    }
+    async fn failures_since(
+        &self,
+        username: &str,
+        since_ms: Millis,
+    ) -> Result<usize, BackendError> {
+        self.faults.check("ledger.failures_since")?;
+        self.inner.failures_since(username, since_ms).await
+    }
+    async fn record_failure(
+        &self,
+        username: &str,
+        at_ms: Millis,
+        keep_until_ms: Millis,
+    ) -> Result<(), BackendError> {
+        self.faults.check("ledger.record_failure")?;
+        self.inner
+            .record_failure(username, at_ms, keep_until_ms)
+            .await
+    }
+    async fn clear_failures(&self, username: &str) -> Result<(), BackendError> {
+        self.faults.check("ledger.clear_failures")?;
+        self.inner.clear_failures(username).await
+    }
+}
+
 /// The trigger ports over in-memory services, with handles on each.
 pub struct Ports {
     pub ports: TriggerPorts,
@@ -264,8 +317,16 @@ pub fn ports(users: &[&str], start_ms: u64) -> Ports {
             users: users.iter().map(|u| u.to_string()).collect(),
             faults: faults.clone(),
         }),
+        ledger: Arc::new(Ledger {
+            inner: SledLedger::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap(),
+            faults: faults.clone(),
+        }),
         clock: Arc::new(clock.clone()),
-        config: TriggerConfig::default(),
+        // Rekognition's percent, as the Lambda runs it.
+        config: TriggerConfig {
+            rule: DecisionRule::new(Threshold::Fixed(95.0), 1.0),
+            ..TriggerConfig::default()
+        },
     };
     Ports {
         ports,
@@ -301,17 +362,20 @@ impl LogBuffer {
         })
     }
 
-    /// The lines logged so far that contain `needle`.
-    pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+    /// Where the log stands now, for [`LogBuffer::lines_since`].
+    pub fn mark(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// The lines logged after `mark` that contain `needle`. (Tests share the buffer, so none
+    /// clears it: each reads its own part.)
+    pub fn lines_since(&self, mark: usize, needle: &str) -> Vec<String> {
+        let bytes = self.0.lock().unwrap();
+        let text = String::from_utf8_lossy(&bytes[mark.min(bytes.len())..]).into_owned();
         text.lines()
             .filter(|l| l.contains(needle))
             .map(String::from)
             .collect()
-    }
-
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
     }
 }
 

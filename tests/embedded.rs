@@ -308,6 +308,7 @@ async fn oversized_and_late_and_early_frames_are_refused() {
     event.request.private_challenge_parameters = [
         (params::UPLOAD_KEY.to_string(), key.to_string()),
         (params::NONCE.to_string(), "planted".to_string()),
+        (params::VERDICT_ID.to_string(), "planted".to_string()),
         (params::ISSUED_AT.to_string(), w.clock.now_ms().to_string()),
     ]
     .into_iter()
@@ -324,6 +325,11 @@ async fn oversized_and_late_and_early_frames_are_refused() {
         .request
         .private_challenge_parameters
         .insert(params::NONCE.to_string(), "fresh".to_string());
+    // A challenge of its own: its verdict is filed apart from the planted one's.
+    event
+        .request
+        .private_challenge_parameters
+        .insert(params::VERDICT_ID.to_string(), "fresh".to_string());
     event.request.private_challenge_parameters.insert(
         params::ISSUED_AT.to_string(),
         (w.clock.now_ms() - 1).to_string(),

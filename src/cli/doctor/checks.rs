@@ -298,8 +298,9 @@ fn relay(config: &Config, pulse: bool) -> Check {
     if !pulse {
         return Check::ok(NAME, format!("{detail} (not pulsed; --pulse clicks it)"));
     }
-    let max_unlock = Duration::from_millis(config.daemon.unlock_ms + 1_000);
-    let pulsed = crate::door::open_hardware(&config.relay, max_unlock)
+    let unlock = Duration::from_millis(config.daemon.unlock_ms);
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let pulsed = crate::door::open_hardware(&config.relay, unlock, clock)
         .and_then(|hardware| Door::new(hardware.relay))
         .and_then(|mut door| {
             door.unlock()?;

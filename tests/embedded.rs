@@ -601,7 +601,10 @@ async fn right_face(w: &World, user: &str) -> bool {
     let (session, key) = challenge(w, user).await;
     upload(w, &key, 0, 2).await;
     matches!(
-        w.backend.pool.respond_to_challenge(user, &session, &key).await,
+        w.backend
+            .pool
+            .respond_to_challenge(user, &session, &key)
+            .await,
         Ok(AuthStep::Tokens(_))
     )
 }
@@ -622,9 +625,17 @@ async fn a_user_with_too_many_failed_answers_is_locked_out_for_a_while() {
     assert!(!right_face(&w, &user).await, "a locked-out user got in");
     let (session, key) = challenge(&w, &user).await;
     upload(&w, &key, 0, 2).await;
-    match w.backend.pool.respond_to_challenge(&user, &session, &key).await {
+    match w
+        .backend
+        .pool
+        .respond_to_challenge(&user, &session, &key)
+        .await
+    {
         Ok(AuthStep::Challenge { parameters, .. }) => {
-            assert!(parameters.contains_key(params::UPLOAD_KEY), "the usual shape")
+            assert!(
+                parameters.contains_key(params::UPLOAD_KEY),
+                "the usual shape"
+            )
         }
         other => panic!("a locked-out answer has the shape of a wrong one: {other:?}"),
     }
@@ -633,7 +644,10 @@ async fn a_user_with_too_many_failed_answers_is_locked_out_for_a_while() {
     let (session, key) = challenge(&w, &other).await;
     upload(&w, &key, 1, 2).await;
     assert!(matches!(
-        w.backend.pool.respond_to_challenge(&other, &session, &key).await,
+        w.backend
+            .pool
+            .respond_to_challenge(&other, &session, &key)
+            .await,
         Ok(AuthStep::Tokens(_))
     ));
     // Once the failures age out of the window, the right face gets in again; trying while

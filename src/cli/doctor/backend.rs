@@ -64,7 +64,13 @@ pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Vec<Check> {
     };
     let users = match backend.users.list() {
         Ok(users) => users,
-        Err(e) => return vec![Check::fail(NAME, e.to_string(), "restore the data directory")],
+        Err(e) => {
+            return vec![Check::fail(
+                NAME,
+                e.to_string(),
+                "restore the data directory",
+            )];
+        }
     };
     let faces = backend.faces.len();
     let enabled: Vec<_> = users.iter().filter(|u| u.enabled).collect();

@@ -337,7 +337,10 @@ fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
     assert!(row("a stranger walks up").contains("DENIED"), "{text}");
     // Liveness refuses the photo before any frame leaves the device: a denial all the same.
     let still = row("a still photo");
-    assert!(still.contains("DENIED") && still.contains("not_live"), "{text}");
+    assert!(
+        still.contains("DENIED") && still.contains("not_live"),
+        "{text}"
+    );
     assert!(row("network down").contains("GRANTED*"), "{text}");
     assert!(row("1 h later").contains("DENIED*"), "{text}");
     // The script's clock is its own (100 ms a frame, however slow the machine): the late

@@ -346,7 +346,9 @@ state_file = "{self.work / 'relay-state'}"
         idp = self.client("cognito-idp")
         s3 = self.client("s3", keys=self.keys["door"])
         client_id, bucket = self.out["ClientId"], self.out["SigninBucket"]
-        ana = self.people["ana"]
+        # Against cat (in no group of this door: Cognito issues her tokens all the same), so
+        # that the lockout the attacks cause leaves the door's members alone.
+        ana = self.people["cat"]
         frame = Path(ana["photos"][1]).read_bytes()
 
         def initiate(user=ana["user"]):
@@ -408,6 +410,11 @@ state_file = "{self.work / 'relay-state'}"
         expect(outcomes[:2] == ["challenge", "challenge"] and outcomes[2] == "refused",
                f"three wrong answers end the session: {outcomes}")
 
+        # Five failed answers in 15 minutes lock the user out: her own face is refused now.
+        session, key = initiate()
+        s3.put_object(Bucket=bucket, Key=key, Body=frame, ContentType="image/jpeg")
+        attack("her own face after five failed answers (lockout)", answer(session, key)[0])
+
         # The documented userNotFound path: ministack answers an unknown user at once.
         try:
             initiate("nobody@example.com")
@@ -424,7 +431,7 @@ state_file = "{self.work / 'relay-state'}"
         env = dict(os.environ, NODE_PATH=str(Path(self.args.node_modules)),
                    FG_ENDPOINT=self.ms_url, FG_POOL=self.out["UserPoolId"],
                    FG_CLIENT=self.out["ClientId"], FG_BUCKET=self.out["SigninBucket"],
-                   FG_USER=ana["user"], FG_PHOTO=str(ana["photos"][2]), FG_REGION=REGION,
+                   FG_USER=ana["user"], FG_PHOTO=str(ana["photos"][1]), FG_REGION=REGION,
                    FG_KEY_ID=self.keys["door"][0], FG_SECRET=self.keys["door"][1])
         run = subprocess.run(["node", "scripts/aws_e2e_amplify.mjs"], env=env,
                              capture_output=True, text=True, timeout=120)
@@ -512,8 +519,8 @@ state_file = "{self.work / 'relay-state'}"
             self.cfg = self.config()
             self.enroll()
             self.auths()
-            self.attacks()
             self.amplify()
+            self.attacks()
             self.run_door()
         finally:
             self.stop_all()

@@ -1,255 +1,29 @@
 //! The trigger Lambda's dispatch, fed the JSON documents Cognito and S3 send (shapes from the
-//! AWS developer guide), over in-memory services: a full define → create → verify → define
-//! round trip grants for the right face, and the attacks of SECURITY.md are refused.
+//! AWS developer guide), over the in-memory ports of `tests/common/ports.rs` (a bucket that
+//! keeps whole seconds, as S3 does): a full define → create → verify → define round trip grants
+//! for the right face, and the attacks of docs/security.md are refused.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use async_trait::async_trait;
-use facegate::backend::embedded::SledLedger;
+use std::collections::HashMap;
+
+use common::ports::Ports;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
-use facegate::backend::triggers::{TriggerConfig, TriggerPorts};
-use facegate::backend::{
-    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore,
-    TriggerLedger, UserLookup,
-};
-use facegate::clock::{Clock, ManualClock};
-use facegate::matching::{DecisionRule, Threshold};
+use facegate::backend::triggers::TriggerConfig;
+use facegate::backend::{BackendError, ObjectStore};
 use serde_json::{Value, json};
 
-/// A bucket in memory, stamping uploads with the test clock — in whole seconds when
-/// `whole_seconds` is set, as S3's `Last-Modified` does.
-struct Bucket {
-    objects: Mutex<HashMap<String, (Vec<u8>, ObjectInfo)>>,
-    clock: ManualClock,
-    whole_seconds: bool,
-}
+/// The first Create runs at this instant, on a whole second.
+const START_MS: u64 = 1_800_000_000_000;
 
-#[async_trait]
-impl ObjectStore for Bucket {
-    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BackendError> {
-        let now = self.clock.now_ms();
-        let info = ObjectInfo {
-            size: bytes.len() as u64,
-            uploaded_at_ms: if self.whole_seconds {
-                now - now % 1000
-            } else {
-                now
-            },
-            content_type: content_type.into(),
-        };
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.into(), (bytes, info));
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .get(key)
-            .map(|(b, _)| b.clone()))
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BackendError> {
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .get(key)
-            .map(|(_, i)| i.clone()))
-    }
-    async fn delete(&self, key: &str) -> Result<(), BackendError> {
-        self.objects.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
+/// How long after its challenge a frame is uploaded in these tests: often within the same
+/// second, so the bucket (whole seconds, as S3) stamps it before the challenge's issue time.
+const UPLOAD_DELAY_MS: u64 = 100;
 
-/// A face index where a "face" is the photo's bytes: a frame matches the faces indexed from
-/// identical bytes (the real matching is tested elsewhere; here only the wiring matters).
-#[derive(Default)]
-struct Faces(Mutex<Vec<(String, Vec<u8>)>>);
-
-#[async_trait]
-impl FaceIndex for Faces {
-    async fn index_face(&self, image: &[u8], _external: &str) -> Result<String, BackendError> {
-        let mut faces = self.0.lock().unwrap();
-        let id = format!("face-{}", faces.len() + 1);
-        faces.push((id.clone(), image.to_vec()));
-        Ok(id)
-    }
-    async fn search_by_image(
-        &self,
-        image: &[u8],
-        _max: usize,
-    ) -> Result<Vec<FaceMatch>, BackendError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, bytes)| bytes == image)
-            .map(|(id, _)| FaceMatch {
-                face_id: id.clone(),
-                similarity: 99.0,
-            })
-            .collect())
-    }
-    async fn face_count(&self) -> Result<usize, BackendError> {
-        Ok(self.0.lock().unwrap().len())
-    }
-    async fn compare(&self, a: &[u8], b: &[u8]) -> Result<f32, BackendError> {
-        Ok(if a == b { 99.0 } else { 0.0 })
-    }
-    async fn delete_faces(&self, ids: &[String]) -> Result<(), BackendError> {
-        self.0.lock().unwrap().retain(|(id, _)| !ids.contains(id));
-        Ok(())
-    }
-}
-
-/// FaceId → user; `down` makes every write fail as an outage would.
-#[derive(Default)]
-struct Table(Mutex<HashMap<String, String>>, AtomicBool);
-
-#[async_trait]
-impl Directory for Table {
-    async fn put_face(&self, r: FaceRecord) -> Result<(), BackendError> {
-        if self.1.load(Ordering::SeqCst) {
-            return Err(BackendError::Unavailable("DynamoDB is down".into()));
-        }
-        self.0.lock().unwrap().insert(r.face_id, r.username);
-        Ok(())
-    }
-    async fn user_of_face(&self, id: &str) -> Result<Option<String>, BackendError> {
-        Ok(self.0.lock().unwrap().get(id).cloned())
-    }
-    async fn faces_of_user(&self, user: &str) -> Result<Vec<String>, BackendError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, u)| *u == user)
-            .map(|(f, _)| f.clone())
-            .collect())
-    }
-    async fn delete_face(&self, id: &str) -> Result<(), BackendError> {
-        self.0.lock().unwrap().remove(id);
-        Ok(())
-    }
-}
-
-struct Pool(HashSet<String>);
-
-#[async_trait]
-impl UserLookup for Pool {
-    async fn user_exists(&self, user: &str) -> Result<bool, BackendError> {
-        Ok(self.0.contains(user))
-    }
-}
-
-/// The ledger, with the first filing of a verdict held up by `slow_first` (a slow DynamoDB).
-struct SlowLedger {
-    inner: SledLedger,
-    slow_first: Duration,
-    filed: AtomicUsize,
-}
-
-#[async_trait]
-impl TriggerLedger for SlowLedger {
-    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError> {
-        self.inner.verdict(id).await
-    }
-    async fn file_verdict(&self, id: &str, ok: bool, until: u64) -> Result<bool, BackendError> {
-        if self.filed.fetch_add(1, Ordering::SeqCst) == 0 {
-            tokio::time::sleep(self.slow_first).await;
-        }
-        self.inner.file_verdict(id, ok, until).await
-    }
-    async fn failures_since(&self, user: &str, since: u64) -> Result<usize, BackendError> {
-        self.inner.failures_since(user, since).await
-    }
-    async fn record_failure(&self, user: &str, at: u64, until: u64) -> Result<(), BackendError> {
-        self.inner.record_failure(user, at, until).await
-    }
-    async fn clear_failures(&self, user: &str) -> Result<(), BackendError> {
-        self.inner.clear_failures(user).await
-    }
-}
-
-struct World {
-    ports: TriggerPorts,
-    signin: Arc<Bucket>,
-    signup: Arc<Bucket>,
-    faces: Arc<Faces>,
-    directory: Arc<Table>,
-    clock: ManualClock,
-}
-
-/// How a test's world differs from the default one.
-#[derive(Default)]
-struct Options {
-    /// The test clock's start (default: a whole second).
-    start_ms: Option<u64>,
-    /// The buckets keep whole seconds, as S3 does.
-    whole_seconds: bool,
-    /// The ledger's first verdict filing takes this long.
-    slow_first_filing: Option<Duration>,
-}
+type World = Ports;
 
 fn world() -> World {
-    world_with(Options::default())
-}
-
-fn world_with(options: Options) -> World {
-    let clock = ManualClock::at(options.start_ms.unwrap_or(1_800_000_000_000));
-    let bucket = || {
-        Arc::new(Bucket {
-            objects: Mutex::default(),
-            clock: clock.clone(),
-            whole_seconds: options.whole_seconds,
-        })
-    };
-    let (signin, signup) = (bucket(), bucket());
-    let (faces, directory) = (Arc::new(Faces::default()), Arc::new(Table::default()));
-    let sled = SledLedger::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap();
-    let ledger: Arc<dyn TriggerLedger> = match options.slow_first_filing {
-        Some(slow_first) => Arc::new(SlowLedger {
-            inner: sled,
-            slow_first,
-            filed: AtomicUsize::new(0),
-        }),
-        None => Arc::new(sled),
-    };
-    let ports = TriggerPorts {
-        signin: signin.clone(),
-        signup: signup.clone(),
-        faces: faces.clone(),
-        directory: directory.clone(),
-        users: Arc::new(Pool(
-            ["ana@example.com", "ben@example.com"]
-                .map(String::from)
-                .into(),
-        )),
-        ledger,
-        clock: Arc::new(clock.clone()),
-        // Rekognition's percent, as the Lambda runs it.
-        config: TriggerConfig {
-            rule: DecisionRule::new(Threshold::Fixed(95.0), 1.0),
-            ..TriggerConfig::default()
-        },
-    };
-    World {
-        ports,
-        signin,
-        signup,
-        faces,
-        directory,
-        clock,
-    }
+    common::ports::ports(&["ana@example.com", "ben@example.com"], START_MS)
 }
 
 /// The common header Cognito puts on every trigger event.
@@ -303,14 +77,7 @@ async fn create(w: &World, user: &str) -> Value {
 }
 
 async fn verify(w: &World, user: &str, private: &Value, answer: &str) -> bool {
-    let out = dispatch(verify_event(user, private, answer), &w.ports)
-        .await
-        .unwrap();
-    out["response"]["answerCorrect"].as_bool().unwrap()
-}
-
-fn verify_event(user: &str, private: &Value, answer: &str) -> Value {
-    cognito(
+    let event = cognito(
         "VerifyAuthChallengeResponse_Authentication",
         user,
         json!({
@@ -320,7 +87,9 @@ fn verify_event(user: &str, private: &Value, answer: &str) -> Value {
             "userNotFound": false
         }),
         json!({"answerCorrect": null}),
-    )
+    );
+    let out = dispatch(event, &w.ports).await.unwrap();
+    out["response"]["answerCorrect"].as_bool().unwrap()
 }
 
 /// An S3 ObjectCreated notification for `key` (URL-encoded as S3 sends it).
@@ -357,6 +126,13 @@ async fn enroll(w: &World, user: &str, face: &[u8]) {
 }
 
 const ANA: &str = "ana@example.com";
+
+/// The reason an S3 invocation gives for a photo it refused (and did not index).
+fn refused(out: Result<Value, LambdaError>) -> String {
+    let out = out.expect("a refused photo is not an error");
+    assert_eq!(out["indexed"], json!([]), "{out}");
+    out["refused"].as_str().expect("a reason").to_string()
+}
 
 #[tokio::test]
 async fn the_right_face_completes_the_round_trip_and_gets_tokens() {
@@ -416,17 +192,8 @@ async fn the_attacks_are_refused() {
         .unwrap()
         .parse::<u64>()
         .unwrap();
-    let stale = ObjectInfo {
-        size: 10,
-        uploaded_at_ms: issued - 1_000,
-        content_type: "image/jpeg".into(),
-    };
-    w.signin
-        .objects
-        .lock()
-        .unwrap()
-        .insert(key.clone(), (b"ana's face".to_vec(), stale));
-    w.clock.advance_ms(100);
+    w.signin.plant(&key, b"ana's face".to_vec(), issued - 1_000);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     assert!(
         !verify(&w, ANA, &private, &key).await,
         "uploaded before the challenge"
@@ -447,7 +214,7 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    w.clock.advance_ms(100);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     w.signin
         .put(&key2, b"ben's face".to_vec(), "image/jpeg")
         .await
@@ -461,7 +228,7 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    w.clock.advance_ms(100);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     w.signin
         .put(&key3, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -487,8 +254,10 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
+    // A second past expiry; just past it is a defect, tried by
+    // `a_frame_uploaded_just_after_its_challenge_expired_is_refused`.
     w.clock
-        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1);
+        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1_000);
     w.signin
         .put(&key4, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -525,19 +294,16 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         "{refused:?}"
     );
 
-    // A photo for a user the pool does not know is not indexed (and reported, not returned
-    // as an error: S3 would only retry it).
+    // A photo for a user the pool does not know is not indexed.
     let key = "signup/mallory@example.com/photo.jpg";
     w.signup
         .put(key, b"mallory".to_vec(), "image/jpeg")
         .await
         .unwrap();
-    let out = dispatch(s3_put("facegate-signup", key), &w.ports)
-        .await
-        .unwrap();
-    assert!(out["refused"].is_string(), "{out}");
-    assert_eq!(out["indexed"], json!([]));
-    // A photo outside the sign-up prefix is not indexed either.
+    // Refused photos are reported, not returned as errors: S3 would only retry them.
+    let out = refused(dispatch(s3_put("facegate-signup", key), &w.ports).await);
+    assert!(out.contains("no user mallory@example.com"), "{out}");
+    // A photo outside the sign-up prefix is not indexed either, even for a real user.
     w.signup
         .put(
             "elsewhere/ana@example.com/x.jpg",
@@ -546,14 +312,23 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         )
         .await
         .unwrap();
-    let out = dispatch(
-        s3_put("facegate-signup", "elsewhere/ana@example.com/x.jpg"),
-        &w.ports,
-    )
-    .await
-    .unwrap();
-    assert!(out["refused"].is_string(), "{out}");
-    assert!(w.faces.0.lock().unwrap().is_empty(), "nothing was indexed");
+    let out = refused(
+        dispatch(
+            s3_put("facegate-signup", "elsewhere/ana@example.com/x.jpg"),
+            &w.ports,
+        )
+        .await,
+    );
+    assert!(out.contains("not under the sign-up prefix"), "{out}");
+    // Nor one a level deeper, which could smuggle another user's name into the path.
+    let nested = "signup/mallory@example.com/ana@example.com/x.jpg";
+    w.signup
+        .put(nested, b"x".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    refused(dispatch(s3_put("facegate-signup", nested), &w.ports).await);
+    assert!(w.faces.ids().is_empty(), "a refused photo was indexed");
+    assert!(w.table.rows().is_empty(), "a refused photo was linked");
 
     let unknown = dispatch(json!({"hello": "world"}), &w.ports).await;
     assert!(matches!(unknown, Err(LambdaError::Unsupported(_))));
@@ -595,9 +370,241 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
     assert!(err.contains("FACEGATE_FACES_TABLE"), "{err}");
 }
 
+/// The private parameters and upload key of a fresh challenge for `user`.
+async fn challenge(w: &World, user: &str) -> (Value, String) {
+    let c = create(w, user).await;
+    let key = c["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (c["privateChallengeParameters"].clone(), key)
+}
+
+#[tokio::test]
+async fn every_face_of_a_user_counts_and_a_user_with_no_face_gets_a_clean_wrong() {
+    let w = world();
+    // Ana enrolled from two photos: two FaceIds. The seed kept only the last one.
+    enroll(&w, ANA, b"ana, first photo").await;
+    let key = format!("signup/{ANA}/photo-2.jpg");
+    w.signup
+        .put(&key, b"ana, second photo".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    dispatch(s3_put("facegate-signup", &key), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(w.table.rows().len(), 2, "{:?}", w.table.rows());
+    for frame in [&b"ana, first photo"[..], b"ana, second photo"] {
+        let (private, key) = challenge(&w, ANA).await;
+        w.clock.advance_ms(UPLOAD_DELAY_MS);
+        w.signin
+            .put(&key, frame.to_vec(), "image/jpeg")
+            .await
+            .unwrap();
+        assert!(
+            verify(&w, ANA, &private, &key).await,
+            "a frame like {:?} is refused",
+            String::from_utf8_lossy(frame)
+        );
+    }
+    // Ben is in the pool but has no face: a plain "wrong", not an error, whatever he sends.
+    let ben = "ben@example.com";
+    let (private, key) = challenge(&w, ben).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"ana, first photo".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(!verify(&w, ben, &private, &key).await);
+}
+
+#[tokio::test]
+async fn every_backend_error_answers_wrong_and_is_logged() {
+    let logs = common::ports::LogBuffer::global();
+    // A user of its own, so that only this test's log lines name them.
+    const CY: &str = "cy@example.com";
+    let w = common::ports::ports(&[CY], START_MS);
+    enroll(&w, CY, b"cy's face").await;
+    let errors = [
+        BackendError::Unavailable("network down".into()),
+        BackendError::Throttled("slow down".into()),
+        BackendError::Denied("access denied".into()),
+        BackendError::Internal("broken".into()),
+    ];
+    // The control: with nothing failing, this exact answer is right; it names the operations
+    // Verify calls, each of which is then broken in turn.
+    let (private, key) = challenge(&w, CY).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"cy's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    w.faults.take_calls();
+    assert!(verify(&w, CY, &private, &key).await, "the control failed");
+    let called = w.faults.take_calls();
+    for op in [
+        "signin.head",
+        "signin.get",
+        "faces.search",
+        "directory.faces_of_user",
+    ] {
+        assert!(
+            called.iter().any(|c| c == op),
+            "Verify never called {op}: {called:?}"
+        );
+    }
+    for op in &called {
+        for error in &errors {
+            let (private, key) = challenge(&w, CY).await;
+            w.clock.advance_ms(UPLOAD_DELAY_MS);
+            w.signin
+                .put(&key, b"cy's face".to_vec(), "image/jpeg")
+                .await
+                .unwrap();
+            let mark = logs.mark();
+            w.faults.fail(op, error.clone());
+            let event = cognito(
+                "VerifyAuthChallengeResponse_Authentication",
+                CY,
+                json!({
+                    "userAttributes": attributes(CY),
+                    "privateChallengeParameters": private,
+                    "challengeAnswer": key,
+                    "userNotFound": false
+                }),
+                json!({"answerCorrect": null}),
+            );
+            let out = dispatch(event, &w.ports).await;
+            w.faults.clear();
+            let out = out.unwrap_or_else(|e| panic!("{op} failing with {error:?}: {e}"));
+            assert_eq!(
+                out["response"]["answerCorrect"],
+                json!(false),
+                "{op} failing with {error:?} was answered right"
+            );
+            let lines = logs.lines_since(mark, &format!("user={CY}"));
+            assert!(
+                !lines.is_empty(),
+                "{op} failing with {error:?} left no log line naming the user"
+            );
+            assert!(
+                lines.iter().any(|l| l.contains(&error.to_string())),
+                "{op} failing with {error:?}: the error is not in the log: {lines:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
+    // Create runs 250 ms into a second; the frame arrives 400 ms later, in the same second,
+    // and the bucket stamps it with the start of that second, as S3 does.
+    let w = common::ports::ports(&[ANA], START_MS + 250);
+    enroll(&w, ANA, b"ana's face").await;
+    let (private, key) = challenge(&w, ANA).await;
+    w.clock.advance_ms(400);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(
+        verify(&w, ANA, &private, &key).await,
+        "the right face, uploaded 400 ms after its challenge, was refused"
+    );
+    // The whole-second stamp must not let a frame from the second before pass.
+    let (private, key) = challenge(&w, ANA).await;
+    let issued: u64 = private["issuedAtMs"].as_str().unwrap().parse().unwrap();
+    w.signin
+        .plant(&key, b"ana's face".to_vec(), issued / 1000 * 1000 - 1);
+    w.clock.advance_ms(100);
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "planted a second early"
+    );
+}
+
+#[tokio::test]
+async fn a_frame_uploaded_just_after_its_challenge_expired_is_refused() {
+    let w = common::ports::ports(&[ANA], START_MS + 250);
+    enroll(&w, ANA, b"ana's face").await;
+    let (private, key) = challenge(&w, ANA).await;
+    w.clock
+        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "uploaded 1 ms after the challenge expired"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_services_reject_is_answered_wrong_and_logged_as_itself() {
+    let logs = common::ports::LogBuffer::global();
+    const DEE: &str = "dee@example.com";
+    let w = common::ports::ports(&[DEE], START_MS);
+    enroll(&w, DEE, b"dee's face").await;
+    // A frame with no usable face is an answer: "wrong", logged as such.
+    let rejected = BackendError::Rejected("bad request".into());
+    for op in [
+        "faces.search",
+        "signin.head",
+        "signin.get",
+        "ledger.verdict",
+    ] {
+        let (private, key) = challenge(&w, DEE).await;
+        w.clock.advance_ms(UPLOAD_DELAY_MS);
+        w.signin
+            .put(&key, b"dee's face".to_vec(), "image/jpeg")
+            .await
+            .unwrap();
+        let mark = logs.mark();
+        w.faults.fail(op, rejected.clone());
+        let correct = verify(&w, DEE, &private, &key).await;
+        w.faults.clear();
+        assert!(!correct, "{op} rejected, answered right");
+        let lines = logs.lines_since(mark, &format!("user={DEE}"));
+        let expected = if op == "faces.search" {
+            "no usable face".to_string()
+        } else {
+            rejected.to_string()
+        };
+        assert!(
+            lines.iter().any(|l| l.contains(&expected)),
+            "{op}: {expected:?} is not in the log: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_directory_lookup_is_logged_as_itself_not_as_no_face() {
+    let logs = common::ports::LogBuffer::global();
+    const EVE: &str = "eve@example.com";
+    let w = common::ports::ports(&[EVE], START_MS);
+    enroll(&w, EVE, b"eve's face").await;
+    let (private, key) = challenge(&w, EVE).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"eve's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let rejected = BackendError::Rejected("ValidationException".into());
+    w.faults.fail("directory.faces_of_user", rejected.clone());
+    let mark = logs.mark();
+    assert!(!verify(&w, EVE, &private, &key).await);
+    w.faults.clear();
+    let lines = logs.lines_since(mark, &format!("user={EVE}"));
+    assert!(
+        lines.iter().any(|l| l.contains(&rejected.to_string())),
+        "the directory's error is not in the log: {lines:?}"
+    );
+}
+
 /// S3 notifications come at least once, and a failed asynchronous invocation is retried: a
 /// photo is indexed once however often it is delivered, and a face that could not be linked
-/// is deleted before the retry.
+/// is deleted before the error goes back for the retry.
 #[tokio::test]
 async fn a_redelivered_or_retried_enrollment_photo_is_indexed_once() {
     let w = world();
@@ -614,16 +621,19 @@ async fn a_redelivered_or_retried_enrollment_photo_is_indexed_once() {
         .await
         .unwrap();
     assert_eq!(again["indexed"], json!([]), "{again}");
-    assert_eq!(w.faces.0.lock().unwrap().len(), 1, "one FaceId per photo");
+    assert_eq!(w.faces.ids().len(), 1, "one FaceId per photo");
 
-    // The directory fails after the face was indexed: the face goes, the error goes back to
-    // S3, and the retry indexes it once.
+    // The directory fails once the face is indexed: the face goes, the error goes back to S3,
+    // and the retry indexes the photo once.
     let key = "signup/ben@example.com/photo-1.jpg";
     w.signup
         .put(key, b"ben's face".to_vec(), "image/jpeg")
         .await
         .unwrap();
-    w.directory.1.store(true, Ordering::SeqCst);
+    w.faults.fail(
+        "directory.put",
+        BackendError::Unavailable("DynamoDB is down".into()),
+    );
     let failed = dispatch(s3_put("facegate-signup", key), &w.ports).await;
     assert!(
         matches!(
@@ -632,71 +642,53 @@ async fn a_redelivered_or_retried_enrollment_photo_is_indexed_once() {
         ),
         "{failed:?}"
     );
-    assert_eq!(
-        w.faces.0.lock().unwrap().len(),
-        1,
-        "the unlinked face was deleted"
-    );
-    w.directory.1.store(false, Ordering::SeqCst);
+    assert_eq!(w.faces.ids().len(), 1, "the unlinked face was deleted");
+    w.faults.clear();
     let retried = dispatch(s3_put("facegate-signup", key), &w.ports)
         .await
         .unwrap();
     assert_eq!(retried["indexed"][0]["username"], "ben@example.com");
-    assert_eq!(w.faces.0.lock().unwrap().len(), 2);
+    assert_eq!(w.faces.ids().len(), 2);
+    assert_eq!(w.table.rows().len(), 2);
 }
 
-/// S3's `Last-Modified` has whole seconds; the challenge's issue time has milliseconds. A
-/// frame uploaded in the challenge's own second is stamped up to 999 ms before it.
-#[tokio::test]
-async fn a_frame_uploaded_in_the_challenges_second_passes_on_a_bucket_of_whole_seconds() {
-    let w = world_with(Options {
-        start_ms: Some(1_800_000_000_400),
-        whole_seconds: true,
-        ..Options::default()
-    });
-    enroll(&w, ANA, b"ana's face").await;
-    let challenge = create(&w, ANA).await;
-    let key = challenge["publicChallengeParameters"]["uploadKey"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    w.clock.advance_ms(150);
-    w.signin
-        .put(&key, b"ana's face".to_vec(), "image/jpeg")
-        .await
-        .unwrap();
-    assert_eq!(
-        w.signin.head(&key).await.unwrap().unwrap().uploaded_at_ms,
-        1_800_000_000_000,
-        "stamped before the challenge's millisecond"
-    );
-    let private = challenge["privateChallengeParameters"].clone();
-    assert!(verify(&w, ANA, &private, &key).await);
+/// The ledger, with its first verdict filing held up (a slow DynamoDB).
+struct SlowFirstFiling {
+    inner: std::sync::Arc<dyn facegate::backend::TriggerLedger>,
+    filed: std::sync::atomic::AtomicUsize,
+}
 
-    // A frame planted in an earlier second is still refused.
-    let challenge = create(&w, ANA).await;
-    let key = challenge["publicChallengeParameters"]["uploadKey"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut private = challenge["privateChallengeParameters"].clone();
-    w.signin
-        .put(&key, b"ana's face".to_vec(), "image/jpeg")
-        .await
-        .unwrap();
-    let issued: u64 = private["issuedAtMs"].as_str().unwrap().parse().unwrap();
-    private["issuedAtMs"] = json!((issued + 1_000).to_string());
-    assert!(!verify(&w, ANA, &private, &key).await);
+#[async_trait::async_trait]
+impl facegate::backend::TriggerLedger for SlowFirstFiling {
+    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError> {
+        self.inner.verdict(id).await
+    }
+    async fn file_verdict(&self, id: &str, ok: bool, until: u64) -> Result<bool, BackendError> {
+        if self.filed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        }
+        self.inner.file_verdict(id, ok, until).await
+    }
+    async fn failures_since(&self, user: &str, since: u64) -> Result<usize, BackendError> {
+        self.inner.failures_since(user, since).await
+    }
+    async fn record_failure(&self, user: &str, at: u64, until: u64) -> Result<(), BackendError> {
+        self.inner.record_failure(user, at, until).await
+    }
+    async fn clear_failures(&self, user: &str) -> Result<(), BackendError> {
+        self.inner.clear_failures(user).await
+    }
 }
 
 /// Cognito gives a trigger 5 s and retries it. The first invocation is slow to file its
 /// verdict; the retry, arriving meanwhile, must still find the frame (or the verdict) and
-/// answer as the first one does, never "no frame".
+/// answer as the first does — never "no frame" because the first already deleted it.
 #[tokio::test]
 async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
-    let w = world_with(Options {
-        slow_first_filing: Some(Duration::from_millis(400)),
-        ..Options::default()
+    let mut w = world();
+    w.ports.ledger = std::sync::Arc::new(SlowFirstFiling {
+        inner: w.ports.ledger.clone(),
+        filed: Default::default(),
     });
     enroll(&w, ANA, b"ana's face").await;
     let challenge = create(&w, ANA).await;
@@ -704,7 +696,7 @@ async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
         .as_str()
         .unwrap()
         .to_string();
-    w.clock.advance_ms(300);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     w.signin
         .put(&key, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -712,10 +704,20 @@ async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
     let private = challenge["privateChallengeParameters"].clone();
     let first = {
         let ports = w.ports.clone();
-        let event = verify_event(ANA, &private, &key);
+        let event = cognito(
+            "VerifyAuthChallengeResponse_Authentication",
+            ANA,
+            json!({
+                "userAttributes": attributes(ANA),
+                "privateChallengeParameters": private,
+                "challengeAnswer": key,
+                "userNotFound": false
+            }),
+            json!({"answerCorrect": null}),
+        );
         tokio::spawn(async move { dispatch(event, &ports).await.unwrap() })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(
         verify(&w, ANA, &private, &key).await,
         "the retry is answered as the first try"
@@ -723,6 +725,8 @@ async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
     let first = first.await.unwrap();
     assert_eq!(first["response"]["answerCorrect"], true, "{first}");
     assert_eq!(w.signin.head(&key).await.unwrap(), None, "used once");
-    // Any later retry gets the verdict on file.
-    assert!(verify(&w, ANA, &private, &key).await);
+    assert!(
+        verify(&w, ANA, &private, &key).await,
+        "a later retry gets the verdict on file"
+    );
 }

@@ -297,7 +297,7 @@ impl DeviceFlow {
         frame: &[u8],
         claimed: Option<&str>,
     ) -> Result<Result<Identified, String>, BackendError> {
-        match identify(
+        identify(
             frame,
             claimed,
             self.faces.as_ref(),
@@ -305,11 +305,6 @@ impl DeviceFlow {
             &self.rule,
         )
         .await
-        {
-            Ok(identified) => Ok(Ok(identified)),
-            Err(BackendError::Rejected(reason)) => Ok(Err(reason)),
-            Err(e) => Err(e),
-        }
     }
 
     /// Verifies the ID and access tokens; a JWKS refresh is tried once on an unknown key.

@@ -128,7 +128,7 @@ async fn enroll(w: &World, user: &str, face: &[u8]) {
 const ANA: &str = "ana@example.com";
 
 /// The reason an S3 invocation gives for a photo it refused (and did not index).
-fn refused(out: Result<Value, LambdaError>) -> String {
+fn refused_photo(out: Result<Value, LambdaError>) -> String {
     let out = out.expect("a refused photo is not an error");
     assert_eq!(out["indexed"], json!([]), "{out}");
     out["refused"].as_str().expect("a reason").to_string()
@@ -301,7 +301,7 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         .await
         .unwrap();
     // Refused photos are reported, not returned as errors: S3 would only retry them.
-    let out = refused(dispatch(s3_put("facegate-signup", key), &w.ports).await);
+    let out = refused_photo(dispatch(s3_put("facegate-signup", key), &w.ports).await);
     assert!(out.contains("no user mallory@example.com"), "{out}");
     // A photo outside the sign-up prefix is not indexed either, even for a real user.
     w.signup
@@ -312,7 +312,7 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         )
         .await
         .unwrap();
-    let out = refused(
+    let out = refused_photo(
         dispatch(
             s3_put("facegate-signup", "elsewhere/ana@example.com/x.jpg"),
             &w.ports,
@@ -326,7 +326,7 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         .put(nested, b"x".to_vec(), "image/jpeg")
         .await
         .unwrap();
-    refused(dispatch(s3_put("facegate-signup", nested), &w.ports).await);
+    refused_photo(dispatch(s3_put("facegate-signup", nested), &w.ports).await);
     assert!(w.faces.ids().is_empty(), "a refused photo was indexed");
     assert!(w.table.rows().is_empty(), "a refused photo was linked");
 

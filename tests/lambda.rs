@@ -686,11 +686,12 @@ impl facegate::backend::TriggerLedger for SlowFirstFiling {
 #[tokio::test]
 async fn a_verify_retried_after_a_slow_first_try_gets_the_same_answer() {
     let mut w = world();
+    enroll(&w, ANA, b"ana's face").await;
+    // From here on the first filing is Verify's.
     w.ports.ledger = std::sync::Arc::new(SlowFirstFiling {
         inner: w.ports.ledger.clone(),
         filed: Default::default(),
     });
-    enroll(&w, ANA, b"ana's face").await;
     let challenge = create(&w, ANA).await;
     let key = challenge["publicChallengeParameters"]["uploadKey"]
         .as_str()

@@ -464,10 +464,11 @@ state_file = "{self.work / 'relay-state'}"
                              ("stranger.jpg", self.people["dan"]["photos"][1]),
                              ("ben.jpg", self.people["ben"]["photos"][1])]:
             (scenes / name).write_bytes(Path(source).read_bytes())
-        # Each scene is 15 live frames 100 ms apart; "-" is no one in view. The long gap
-        # before the last scene is when the backend goes away.
+        # Each scene is 15 live frames 100 ms apart; "-" is no one in view, 8 s between
+        # people (a grant holds the door open 5 s). The long gap before the last scene is when
+        # the backend goes away.
         (scenes / "script.txt").write_text(
-            "- 10 100\nana.jpg 15 100 live\n- 40 100\nstranger.jpg 15 100 live\n- 40 100\n"
+            "- 10 100\nana.jpg 15 100 live\n- 80 100\nstranger.jpg 15 100 live\n- 80 100\n"
             "ben.jpg 15 100 live\n- 250 100\nana.jpg 15 100 live\n- 600 100\n")
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.keys["door"][0],
                    AWS_SECRET_ACCESS_KEY=self.keys["door"][1], RUST_LOG="info")

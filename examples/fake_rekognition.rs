@@ -200,7 +200,7 @@ impl Service {
                     faces.push(Stored {
                         face_id: face_id.clone(),
                         external_id: external.clone(),
-                        embedding: largest.embedding.clone(),
+                        embedding: largest.embedding,
                     })
                 })?;
                 records.push(json!({

@@ -4,7 +4,12 @@
 # library for arm64/armhf, the gcc cross linkers, and libclang so bindgen generates nokhwa's
 # V4L2 bindings from the target's <linux/videodev2.h>.
 #
-#   scripts/cross-build.sh --target TRIPLE [--profile release|dev]
+#   scripts/cross-build.sh --target TRIPLE [--profile release|dev] [--quick]
+#
+# --quick (the emulated-Pi test's build): the release profile with facegate's own crate at
+# opt-level 0 and incremental; every dependency is built exactly as in the release build (and
+# shared with it), so a test after a source change recompiles one crate in a minute or two
+# instead of optimising it for several. `make cross-*` never passes it.
 #
 # TRIPLE is aarch64-unknown-linux-gnu (64-bit Pi OS) or armv7-unknown-linux-gnueabihf (32-bit).
 # The binary lands in $FACEGATE_CROSS_TARGET/TRIPLE/{release,debug}/facegate (default
@@ -23,12 +28,14 @@ fail() { echo "cross-build: FAIL: $*" >&2; exit 1; }
 
 target=""
 profile=release
+quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
     --in-namespace) shift; break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "cross-build: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +60,7 @@ if [ "${FACEGATE_CROSS_IN_NAMESPACE:-}" != 1 ]; then
   FACEGATE_CROSS_TARGET_ABS=$(cd "$target_dir" && pwd)
   start=$(date +%s)
   FACEGATE_CROSS_IN_NAMESPACE=1 unshare --mount --propagation private \
-    "$0" --target "$target" --profile "$profile" --in-namespace
+    "$0" --target "$target" --profile "$profile" $([ "$quick" = 1 ] && echo --quick) --in-namespace
   bin="$target_dir/$target/$out/facegate"
   [ -x "$bin" ] || fail "no $bin after the build"
   echo "cross-build: $bin ($(du -h "$bin" | cut -f1), built in $(( $(date +%s) - start )) s)"
@@ -73,6 +80,11 @@ mount --bind "$registry" "$root/root/.cargo/registry"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca.crt"
 
+quick_config=()
+if [ "$quick" = 1 ]; then
+  quick_config=(--config "profile.$profile.package.facegate.opt-level=0"
+    --config "profile.$profile.incremental=true")
+fi
 T=$(echo "$target" | tr 'a-z-' 'A-Z_')
 t=${target//-/_}
 sysroot=/usr/$gnu
@@ -84,5 +96,5 @@ exec chroot "$root" /usr/bin/env -i \
   ${SOURCE_DATE_EPOCH:+SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH} \
   "CARGO_TARGET_${T}_LINKER=$gnu-gcc" "CC_$t=$gnu-gcc" "AR_$t=$gnu-ar" \
   "BINDGEN_EXTRA_CLANG_ARGS_$t=--sysroot=$sysroot -I$sysroot/include" \
-  /bin/sh -c 'cd /build/src && rustc --version && exec cargo build --locked --profile "$1" --target "$2" --bin facegate' \
-  sh "$profile" "$target"
+  /bin/sh -c 'cd /build/src && rustc --version && exec cargo build --locked --profile "$@" --bin facegate' \
+  sh "$profile" --target "$target" "${quick_config[@]}"

@@ -39,7 +39,7 @@ RECIPE=1 # bump when the way a root is made changes
 
 case "${1:-}" in
   build|arm64|armhf|binfmt) what=$1 ;;
-  -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
   *) echo "usage: scripts/pi-root.sh build|arm64|armhf|binfmt (--help)" >&2; exit 2 ;;
 esac
 

@@ -14,11 +14,12 @@
 #
 # What it does not show: a camera, GPIO, or the speed of a real Pi (qemu is no Pi).
 #
-#   scripts/test-pi.sh [--arch arm64|armhf|all] [--profile dev|release]
+#   scripts/test-pi.sh [--arch arm64|armhf|all] [--release]
 #
-# The test packs the dev-profile cross build by default (dependencies at opt-level 3, as the
-# workspace profile has it; a release build would not fit a warm CI run), in
-# $FACEGATE_CROSS_TARGET (default target/cross). With FACEGATE_REQUIRE_PI=1 (CI) it makes the
+# The test packs the quick cross build by default (scripts/cross-build.sh --quick: every
+# dependency exactly as in the release build and shared with it, facegate's own crate at
+# opt-level 0, so a warm CI run recompiles one crate per target), in $FACEGATE_CROSS_TARGET
+# (default target/cross); --release packs the real release build (make cross-*). With FACEGATE_REQUIRE_PI=1 (CI) it makes the
 # roots and the builds it lacks and fails on anything missing; otherwise (make test on a
 # developer's machine) it skips, saying why, unless the cached roots and an earlier cross build
 # are there. Environment: FACEGATE_PI_CACHE_DIR, FACEGATE_CROSS_TARGET, CARGO_DEB, FACEGATE_FACES
@@ -31,17 +32,16 @@ pass() { echo "test-pi: ok: $*"; }
 skip() { echo "test-pi: skipped: $*"; exit 0; }
 
 arches="arm64 armhf"
-profile=dev
+quick=--quick
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arches=$2; [ "$arches" = all ] && arches="arm64 armhf"; shift 2 ;;
-    --profile) profile=$2; shift 2 ;;
+    --release) quick=""; shift ;;
     --in-namespace) shift; break ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "test-pi: unknown option $1" >&2; exit 2 ;;
   esac
 done
-case "$profile" in dev) out=debug ;; release) out=release ;; *) fail "--profile dev or release" ;; esac
 
 require=${FACEGATE_REQUIRE_PI:-0}
 faces=${FACEGATE_FACES:-../shared/faces}
@@ -66,8 +66,8 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
     for arch in $arches; do
       ls "$cache"/pi-trixie-"$arch"-*.tar >/dev/null 2>&1 ||
         skip "no cached $arch root in $cache (scripts/pi-root.sh $arch)"
-      [ -x "$cross_target/$(triple_of "$arch")/$out/facegate" ] ||
-        skip "no earlier $profile cross build for $arch in $cross_target (scripts/cross-build.sh --target $(triple_of "$arch") --profile $profile)"
+      [ -x "$cross_target/$(triple_of "$arch")/release/facegate" ] ||
+        skip "no earlier cross build for $arch in $cross_target (make cross-$( [ "$arch" = arm64 ] && echo aarch64 || echo armv7))"
     done
   fi
   if [ -z "${CARGO_DEB:-}" ]; then
@@ -90,12 +90,12 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
   for arch in $arches; do
     triple=$(triple_of "$arch")
     start=$(date +%s)
-    scripts/cross-build.sh --target "$triple" --profile "$profile" >"$work/build-$arch.log" 2>&1 ||
-      { tail -40 "$work/build-$arch.log"; fail "the $arch cross build (scripts/cross-build.sh --target $triple --profile $profile)"; }
-    bin="$cross_target/$triple/$out/facegate"
-    pass "$arch: cross-built $triple ($profile) in $(( $(date +%s) - start )) s, $(du -h "$bin" | cut -f1)"
+    scripts/cross-build.sh --target "$triple" $quick >"$work/build-$arch.log" 2>&1 ||
+      { tail -40 "$work/build-$arch.log"; fail "the $arch cross build (scripts/cross-build.sh --target $triple $quick)"; }
+    bin="$cross_target/$triple/release/facegate"
+    pass "$arch: cross-built $triple (release${quick:+, --quick}) in $(( $(date +%s) - start )) s, $(du -h "$bin" | cut -f1)"
     CARGO_TARGET_DIR="$cross_target" scripts/build-deb.sh --target "$triple" --no-build \
-      --profile "$profile" --fast --output "$work/deb-$arch" >"$work/deb-$arch.log" 2>&1 ||
+      --fast --output "$work/deb-$arch" >"$work/deb-$arch.log" 2>&1 ||
       { cat "$work/deb-$arch.log"; fail "the $arch package did not build"; }
     deb=$(ls "$work/deb-$arch"/facegate_*.deb)
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "$deb is not $arch"
@@ -123,7 +123,7 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
   for arch in $arches; do
     start=$(date +%s)
     FACEGATE_PI_TARBALL=${tarballs[$arch]} unshare --mount --propagation private \
-      "$0" --arch "$arch" --profile "$profile" --in-namespace
+      "$0" --arch "$arch" --in-namespace
     pass "$arch: the emulated-Pi checks took $(( $(date +%s) - start )) s"
   done
   exit 0

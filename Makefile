@@ -28,7 +28,8 @@ deb: setup
 	scripts/build-deb.sh
 
 # Raspberry Pi builds (release) with Debian's Rust and cross linkers in a cached Debian trixie
-# build root; needs root. The binaries land in $FACEGATE_CROSS_TARGET (default target/cross).
+# build root; needs root. The binaries land in $FACEGATE_CROSS_TARGET/<triple>/<triple>/release/
+# (default target/cross: one cargo target directory per target, so both can build at once).
 # cross/README.md has the details and timings.
 cross-aarch64:
 	scripts/cross-build.sh --target aarch64-unknown-linux-gnu
@@ -40,13 +41,13 @@ cross-armv7:
 CARGO_DEB_BIN = $(shell command -v cargo-deb || echo "$${FACEGATE_TOOLS:-.tools}/bin/cargo-deb")
 
 # The Pi packages from those binaries (arm64 with ONNX Runtime's aarch64 library, armhf on
-# tract), in $FACEGATE_CROSS_TARGET/<triple>/debian/.
+# tract), in $FACEGATE_CROSS_TARGET/<triple>/<triple>/debian/.
 deb-aarch64: cross-aarch64 cargo-deb
-	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross} \
+	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross}/aarch64-unknown-linux-gnu \
 	  scripts/build-deb.sh --target aarch64-unknown-linux-gnu --no-build
 
 deb-armv7: cross-armv7 cargo-deb
-	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross} \
+	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross}/armv7-unknown-linux-gnueabihf \
 	  scripts/build-deb.sh --target armv7-unknown-linux-gnueabihf --no-build
 
 # The emulated-Pi test alone: both packages installed and run in arm64/armhf roots under

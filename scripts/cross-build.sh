@@ -12,8 +12,11 @@
 # instead of optimising it for several. `make cross-*` never passes it.
 #
 # TRIPLE is aarch64-unknown-linux-gnu (64-bit Pi OS) or armv7-unknown-linux-gnueabihf (32-bit).
-# The binary lands in $FACEGATE_CROSS_TARGET/TRIPLE/{release,debug}/facegate (default
-# target/cross), where scripts/build-deb.sh --target TRIPLE --no-build packs it.
+# Each target has its own cargo target directory, $FACEGATE_CROSS_TARGET/TRIPLE (default
+# target/cross/TRIPLE), so the two can build at once; the binary lands in
+# $FACEGATE_CROSS_TARGET/TRIPLE/TRIPLE/{release,debug}/facegate, where
+# `CARGO_TARGET_DIR=$FACEGATE_CROSS_TARGET/TRIPLE scripts/build-deb.sh --target TRIPLE
+# --no-build` packs it.
 #
 # The sources are bind-mounted read-only at /build/src, the target directory at /build/target,
 # and the host's cargo registry ($CARGO_HOME/registry) at /root/.cargo/registry, so crates are
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --profile) profile=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --in-namespace) shift; break ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "cross-build: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +57,7 @@ esac
 if [ "${FACEGATE_CROSS_IN_NAMESPACE:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || fail "the build runs in a chroot: run as root (sudo make cross-…)"
   root=$(scripts/pi-root.sh build)
-  target_dir=${FACEGATE_CROSS_TARGET:-target/cross}
+  target_dir=${FACEGATE_CROSS_TARGET:-target/cross}/$target
   mkdir -p "$target_dir"
   export FACEGATE_CROSS_ROOT=$root FACEGATE_CROSS_TARGET_ABS
   FACEGATE_CROSS_TARGET_ABS=$(cd "$target_dir" && pwd)

@@ -66,7 +66,7 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
     for arch in $arches; do
       ls "$cache"/pi-trixie-"$arch"-*.tar >/dev/null 2>&1 ||
         skip "no cached $arch root in $cache (scripts/pi-root.sh $arch)"
-      [ -x "$cross_target/$(triple_of "$arch")/release/facegate" ] ||
+      [ -x "$cross_target/$(triple_of "$arch")/$(triple_of "$arch")/release/facegate" ] ||
         skip "no earlier cross build for $arch in $cross_target (make cross-$( [ "$arch" = arm64 ] && echo aarch64 || echo armv7))"
     done
   fi
@@ -92,9 +92,9 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
     start=$(date +%s)
     scripts/cross-build.sh --target "$triple" $quick >"$work/build-$arch.log" 2>&1 ||
       { tail -40 "$work/build-$arch.log"; fail "the $arch cross build (scripts/cross-build.sh --target $triple $quick)"; }
-    bin="$cross_target/$triple/release/facegate"
+    bin="$cross_target/$triple/$triple/release/facegate"
     pass "$arch: cross-built $triple (release${quick:+, --quick}) in $(( $(date +%s) - start )) s, $(du -h "$bin" | cut -f1)"
-    CARGO_TARGET_DIR="$cross_target" scripts/build-deb.sh --target "$triple" --no-build \
+    CARGO_TARGET_DIR="$cross_target/$triple" scripts/build-deb.sh --target "$triple" --no-build \
       --fast --output "$work/deb-$arch" >"$work/deb-$arch.log" 2>&1 ||
       { cat "$work/deb-$arch.log"; fail "the $arch package did not build"; }
     deb=$(ls "$work/deb-$arch"/facegate_*.deb)

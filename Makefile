@@ -41,14 +41,13 @@ cross-armv7:
 CARGO_DEB_BIN = $(shell command -v cargo-deb || echo "$${FACEGATE_TOOLS:-.tools}/bin/cargo-deb")
 
 # The Pi packages from those binaries (arm64 with ONNX Runtime's aarch64 library, armhf on
-# tract), in $FACEGATE_CROSS_TARGET/<triple>/<triple>/debian/.
+# tract), in $FACEGATE_CROSS_TARGET/<triple>/<triple>/debian/; cargo-deb runs in the build root
+# too (the target's strip, and dpkg-shlibdeps for the libc6 dependency).
 deb-aarch64: cross-aarch64 cargo-deb
-	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross}/aarch64-unknown-linux-gnu \
-	  scripts/build-deb.sh --target aarch64-unknown-linux-gnu --no-build
+	CARGO_DEB=$(CARGO_DEB_BIN) scripts/build-deb.sh --target aarch64-unknown-linux-gnu --no-build --in-build-root
 
 deb-armv7: cross-armv7 cargo-deb
-	CARGO_DEB=$(CARGO_DEB_BIN) CARGO_TARGET_DIR=$${FACEGATE_CROSS_TARGET:-target/cross}/armv7-unknown-linux-gnueabihf \
-	  scripts/build-deb.sh --target armv7-unknown-linux-gnueabihf --no-build
+	CARGO_DEB=$(CARGO_DEB_BIN) scripts/build-deb.sh --target armv7-unknown-linux-gnueabihf --no-build --in-build-root
 
 # The emulated-Pi test alone: both packages installed and run in arm64/armhf roots under
 # qemu-user (make test runs it too, when the cached roots and builds are there).

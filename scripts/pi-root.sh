@@ -29,10 +29,12 @@ SUITE=trixie
 MIRROR=http://deb.debian.org/debian
 # The build root: Debian's packaged Rust with both Pi standard libraries, the cross C
 # toolchains (linkers, and C for ring and aws-lc-sys) with their sysroots (the target's
-# <linux/videodev2.h> for nokhwa's bindings is in libc6-dev-*-cross), and libclang for bindgen.
+# <linux/videodev2.h> for nokhwa's bindings is in libc6-dev-*-cross), libclang for bindgen, and
+# dpkg-dev: cargo-deb runs in the root too, where dpkg-shlibdeps finds the arm64/armhf libc
+# (multiarch, pulled in by the standard libraries) to derive the packages' Depends.
 BUILD_PACKAGES="rustc-web cargo-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf \
 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross \
-libclang-dev pkg-config ca-certificates"
+libclang-dev pkg-config ca-certificates dpkg-dev"
 # The Pi-like roots: what the package needs (as in scripts/test-deb.sh's bookworm root).
 PI_INCLUDES=adduser,libstdc++6,logrotate
 RECIPE=1 # bump when the way a root is made changes
@@ -75,11 +77,15 @@ binfmt() {
 
 key() { printf '%s\n' "$RECIPE" "$SUITE" "$@" | sha256sum | cut -c1-12; }
 
-# Removes the cached roots matching PATTERN other than KEEP (a changed recipe's leftovers).
+# Removes the cached roots matching PATTERN other than KEEP (a changed recipe's leftovers),
+# unless a process still runs in one (a build started before the recipe changed).
 prune() {
   local pattern=$1 keep=$2 old
   for old in "$cache"/$pattern; do
     [ -e "$old" ] && [ "$old" != "$keep" ] || continue
+    if find /proc -maxdepth 2 -name root -type l -lname "$old*" 2>/dev/null | grep -q .; then
+      say "keeping the outdated $old: a process runs in it"; continue
+    fi
     say "removing the outdated $old"
     rm -rf "$old"
   done

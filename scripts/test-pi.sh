@@ -94,8 +94,8 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
       { tail -40 "$work/build-$arch.log"; fail "the $arch cross build (scripts/cross-build.sh --target $triple $quick)"; }
     bin="$cross_target/$triple/$triple/release/facegate"
     pass "$arch: cross-built $triple (release${quick:+, --quick}) in $(( $(date +%s) - start )) s, $(du -h "$bin" | cut -f1)"
-    CARGO_TARGET_DIR="$cross_target/$triple" scripts/build-deb.sh --target "$triple" --no-build \
-      --fast --output "$work/deb-$arch" >"$work/deb-$arch.log" 2>&1 ||
+    scripts/build-deb.sh --target "$triple" --no-build --in-build-root --fast \
+      --output "$work/deb-$arch" >"$work/deb-$arch.log" 2>&1 ||
       { cat "$work/deb-$arch.log"; fail "the $arch package did not build"; }
     deb=$(ls "$work/deb-$arch"/facegate_*.deb)
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "$deb is not $arch"

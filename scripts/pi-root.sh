@@ -6,19 +6,20 @@
 #                                     1.96 and its standard library for arm64 and armhf), the
 #                                     cross linkers and libclang; a directory, used in place
 #   scripts/pi-root.sh arm64|armhf    a Pi-like root: trixie minbase for that architecture made
-#                                     with debootstrap --foreign and finished under qemu-user;
+#                                     with mmdebstrap, its packages configured under qemu-user;
 #                                     a tarball, unpacked afresh by each test (scripts/test-pi.sh)
 #   scripts/pi-root.sh binfmt         only make sure qemu-user runs arm64 and armhf binaries
 #
 # Why: rustup cannot add a target on the machines facegate is built on, and Docker (cross-rs)
 # is not there either; Debian's registry has everything. Raspberry Pi OS is Debian trixie.
 #
-# Needs root, debootstrap and qemu-user-static (installed with apt-get when missing). The
-# roots are kept in $FACEGATE_PI_CACHE_DIR (default ~/.cache/facegate-pi), named by a digest of
-# what goes into them, so changing a package list below makes a new one (older ones are
-# removed). foreign binaries run through binfmt_misc: when the qemu-aarch64 / qemu-arm entries
+# Needs root, debootstrap, mmdebstrap and qemu-user-static (installed with apt-get when
+# missing). The roots are kept in $FACEGATE_PI_CACHE_DIR (default ~/.cache/facegate-pi), named by
+# a digest of what goes into them, so changing a package list below makes a new one (older ones
+# are removed). Foreign binaries run through binfmt_misc: when the qemu-aarch64 / qemu-arm entries
 # are not registered, this registers them from qemu-user-static's /usr/lib/binfmt.d files
-# (with the F flag, so they work inside chroots without a copy of qemu there).
+# (with the F flag, so they work inside chroots without a copy of qemu there: mmdebstrap
+# requires that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -125,26 +126,19 @@ build_root() {
 }
 
 pi_root() {
-  local arch=$1 tarball work qemu
-  case "$arch" in arm64) qemu=qemu-aarch64-static ;; armhf) qemu=qemu-arm-static ;; esac
-  tarball="$cache/pi-$SUITE-$arch-$(key "$arch" "$PI_INCLUDES").tar"
+  local arch=$1 tarball
+  tarball="$cache/pi-$SUITE-$arch-$(key "$arch" "$PI_INCLUDES" mmdebstrap).tar"
   binfmt
   if [ -f "$tarball" ]; then echo "$tarball"; return; fi
-  need_packages debootstrap
-  work=$(mktemp -d "$cache/.pi-$arch.XXXXXX")
-  say "debootstrap --foreign --arch=$arch $SUITE into $work/root, finished under $qemu"
-  debootstrap --foreign --arch="$arch" --variant=minbase --include="$PI_INCLUDES" \
-    "$SUITE" "$work/root" "$MIRROR" >"$cache/pi-$arch-debootstrap.log" 2>&1 ||
-    { tail -20 "$cache/pi-$arch-debootstrap.log" >&2; rm -rf "$work"; fail "debootstrap --foreign $arch"; }
-  # A copy of qemu inside too, for machines whose binfmt entry lacks the F flag.
-  cp "/usr/bin/$qemu" "$work/root/usr/bin/$qemu"
-  chroot "$work/root" /debootstrap/debootstrap --second-stage \
-    >>"$cache/pi-$arch-debootstrap.log" 2>&1 ||
-    { tail -20 "$cache/pi-$arch-debootstrap.log" >&2; rm -rf "$work"; fail "debootstrap --second-stage $arch under $qemu"; }
-  [ "$(chroot "$work/root" dpkg --print-architecture)" = "$arch" ] || fail "the $arch root is not $arch"
-  chroot "$work/root" apt-get clean
-  tar -C "$work/root" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
-  rm -rf "$work"
+  need_packages mmdebstrap
+  say "mmdebstrap --architectures=$arch $SUITE (minbase) into $tarball, under qemu-user"
+  # mmdebstrap, not debootstrap --foreign: apt resolves and downloads on this machine and only
+  # dpkg and the maintainer scripts run emulated; debootstrap's second stage runs its own
+  # package-list parsing (perl, sed) under qemu too and took over 50 minutes here.
+  mmdebstrap --mode=root --format=tar --variant=minbase --architectures="$arch" \
+    --include="$PI_INCLUDES" "$SUITE" "$tarball.part" "$MIRROR" >"$cache/pi-$arch-mmdebstrap.log" 2>&1 ||
+    { tail -20 "$cache/pi-$arch-mmdebstrap.log" >&2; rm -f "$tarball.part"; fail "mmdebstrap $arch (log: $cache/pi-$arch-mmdebstrap.log)"; }
+  mv "$tarball.part" "$tarball"
   prune "pi-$SUITE-$arch-*.tar" "$tarball"
   say "$arch root ready: $tarball ($(du -h "$tarball" | cut -f1))"
   echo "$tarball"

@@ -204,7 +204,7 @@ else:
         close(x["score"], y["score"], TOL, "score")
         worst = max(worst, abs(x["score"] - y["score"]))
         for k in ("x", "y", "width", "height"):
-            close(x["bbox"][k], y["bbox"][k], 0.01, f"bbox.{k}")
+            close(x["box"][k], y["box"][k], 0.01, f"box.{k}")
         for (u, v), (p, q) in zip(x["landmarks"], y["landmarks"]):
             close(u, p, 0.01, "landmark"); close(v, q, 0.01, "landmark")
         if x["quality"]["passed"] != y["quality"]["passed"]:

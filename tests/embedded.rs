@@ -30,6 +30,7 @@ fn open(dir: &Path, clock: &ManualClock) -> Option<EmbeddedBackend> {
             dir,
             Arc::new(Mutex::new(engine)),
             &EmbeddedConfig::default(),
+            facegate::matching::MatchingConfig::default().rule(),
             Arc::new(clock.clone()),
         )
         .unwrap(),
@@ -144,10 +145,10 @@ async fn the_right_people_get_in_and_no_one_else() {
     let flow = w.backend.device_flow();
     // Enrolled, a different photo, identified 1:N.
     let d = flow
-        .authenticate(photo(&w, 0, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 0, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     assert_eq!(d.user.as_deref(), Some(email(&w, 0).as_str()));
     assert!(d.similarity.unwrap() >= 0.363);
     assert_eq!(
@@ -156,28 +157,38 @@ async fn the_right_people_get_in_and_no_one_else() {
     );
     // Claimed username, right face.
     let d = flow
-        .authenticate(photo(&w, 1, 2), Some(&email(&w, 1)), "front", &staff())
+        .authenticate(
+            vec![photo(&w, 1, 2)],
+            Some(&email(&w, 1)),
+            "front",
+            &staff(),
+        )
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     // A stranger.
     let d = flow
-        .authenticate(photo(&w, 4, 1), None, "front", &staff())
+        .authenticate(vec![photo(&w, 4, 1)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted, "{d:?}");
+    assert!(!d.granted(), "{d:?}");
     // A stranger claiming an enrolled user's name.
     let d = flow
-        .authenticate(photo(&w, 4, 1), Some(&email(&w, 0)), "front", &staff())
+        .authenticate(
+            vec![photo(&w, 4, 1)],
+            Some(&email(&w, 0)),
+            "front",
+            &staff(),
+        )
         .await
         .unwrap();
-    assert!(!d.granted, "{d:?}");
+    assert!(!d.granted(), "{d:?}");
     // Enrolled, but not in a group this door admits.
     let d = flow
-        .authenticate(photo(&w, 2, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 2, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted);
+    assert!(!d.granted());
     assert!(d.reason.contains("not in a group"), "{}", d.reason);
     // Disabled.
     w.backend
@@ -185,10 +196,10 @@ async fn the_right_people_get_in_and_no_one_else() {
         .update(&email(&w, 1), |u| u.enabled = false)
         .unwrap();
     let d = flow
-        .authenticate(photo(&w, 1, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 1, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted, "a disabled user got in: {d:?}");
+    assert!(!d.granted(), "a disabled user got in: {d:?}");
 }
 
 #[tokio::test]
@@ -512,10 +523,10 @@ async fn users_faces_and_keys_survive_a_restart() {
     );
     let d = backend
         .device_flow()
-        .authenticate(probe, None, "front", &staff())
+        .authenticate(vec![probe], None, "front", &staff())
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     assert_eq!(d.user.as_deref(), Some("ana@example.com"));
 }
 

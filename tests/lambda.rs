@@ -6,12 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use facegate::backend::embedded::SledLedger;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
 use facegate::backend::triggers::{TriggerConfig, TriggerPorts};
 use facegate::backend::{
     BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore, UserLookup,
 };
 use facegate::clock::{Clock, ManualClock};
+use facegate::matching::{DecisionRule, Threshold};
 use serde_json::{Value, json};
 
 /// A bucket in memory, stamping uploads with the test clock.
@@ -86,6 +88,9 @@ impl FaceIndex for Faces {
             })
             .collect())
     }
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        Ok(self.0.lock().unwrap().len())
+    }
     async fn compare(&self, a: &[u8], b: &[u8]) -> Result<f32, BackendError> {
         Ok(if a == b { 99.0 } else { 0.0 })
     }
@@ -158,8 +163,15 @@ fn world() -> World {
                 .map(String::from)
                 .into(),
         )),
+        ledger: Arc::new(
+            SledLedger::open(&sled::Config::new().temporary(true).open().unwrap()).unwrap(),
+        ),
         clock: Arc::new(clock.clone()),
-        config: TriggerConfig::default(),
+        // Rekognition's percent, as the Lambda runs it.
+        config: TriggerConfig {
+            rule: DecisionRule::new(Threshold::Fixed(95.0), 1.0),
+            ..TriggerConfig::default()
+        },
     };
     World {
         ports,

@@ -64,6 +64,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         data,
         engine,
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(clock.clone()),
     )?;
     println!(
@@ -87,6 +88,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
+    daemon.matching = config.matching.clone();
     daemon.offline = config.offline.clone();
     // The script's "an hour later" scene needs a one-hour window.
     daemon.offline.grace_secs = 3600;
@@ -119,7 +121,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
                 );
             }
             for a in attempts {
-                let decision = match (a.granted, a.online) {
+                let decision = match (a.granted(), a.online) {
                     (true, true) => "GRANTED",
                     (true, false) => "GRANTED*",
                     (false, true) => "DENIED",
@@ -133,7 +135,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
                     a.face_to_relay_ms
                 );
                 latencies.push(a.face_to_relay_ms as f64);
-                if a.granted {
+                if a.granted() {
                     tally.0 += 1
                 } else {
                     tally.1 += 1

@@ -74,6 +74,7 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
+    daemon.matching = config.matching.clone();
     daemon.offline = config.offline.clone();
     daemon.indicator = hardware.indicator;
     daemon.contact = ContactMonitor::new(config.relay.held_open_ms);

@@ -18,6 +18,9 @@ use crate::vision::detect::Landmarks;
 pub struct LivenessConfig {
     /// Frames of one face needed before a decision.
     pub min_frames: usize,
+    /// A track that has not looked alive after this many good frames is refused: a denied
+    /// attempt, audited, with a cooldown. Leave time for the head turn when `head_turn` is on.
+    pub max_frames: usize,
     /// Lowest mean landmark motion between consecutive frames, in eye distances.
     pub min_jitter: f32,
     /// Highest mean landmark motion: above it the track is not one steady face.
@@ -35,6 +38,7 @@ impl Default for LivenessConfig {
     fn default() -> Self {
         Self {
             min_frames: 5,
+            max_frames: 15,
             min_jitter: 0.004,
             max_jitter: 0.25,
             min_yaw_spread: 0.005,

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use serde::{Deserialize, Serialize};
 
-pub use face_index::{LocalFaceIndex, enrollable_face};
+pub use face_index::{LocalFaceIndex, enrollable_face, enrollment_refusal};
 pub use pool::UserPool;
-pub use store::{SledDirectory, SledObjectStore};
+pub use store::{SledDirectory, SledLedger, SledObjectStore};
 pub use users::{User, UserStore, normalize_username};
 
 use self::tokens::{Issuer, TokenSigner};
@@ -27,6 +27,7 @@ use crate::auth::DeviceFlow;
 use crate::auth::flow::StaticKeys;
 use crate::auth::jwt::Jwks;
 use crate::clock::Clock;
+use crate::matching::DecisionRule;
 use crate::store::Sealer;
 use crate::vision::FaceEngine;
 
@@ -44,6 +45,9 @@ pub struct EmbeddedConfig {
     pub refresh_validity_secs: u64,
     /// Largest sign-in frame or enrollment photo, bytes.
     pub max_image_bytes: u64,
+    /// Failed face answers within `lockout_window_secs` that lock a user out until they age out.
+    pub lockout_failures: usize,
+    pub lockout_window_secs: u64,
 }
 
 impl Default for EmbeddedConfig {
@@ -54,6 +58,8 @@ impl Default for EmbeddedConfig {
             token_validity_secs: 3600,
             refresh_validity_secs: 30 * 24 * 3600,
             max_image_bytes: 2 * 1024 * 1024,
+            lockout_failures: 5,
+            lockout_window_secs: 15 * 60,
         }
     }
 }
@@ -106,6 +112,7 @@ impl EmbeddedBackend {
         data_dir: &Path,
         engine: Arc<Mutex<FaceEngine>>,
         config: &EmbeddedConfig,
+        rule: DecisionRule,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, BackendError> {
         create_private_dir(data_dir)?;
@@ -127,9 +134,13 @@ impl EmbeddedBackend {
             faces: Arc::new(faces.clone()),
             directory: Arc::new(directory.clone()),
             users: Arc::new(users.clone()),
+            ledger: Arc::new(SledLedger::open(&db)?),
             clock,
             config: TriggerConfig {
                 max_image_bytes: config.max_image_bytes,
+                rule,
+                lockout_failures: config.lockout_failures,
+                lockout_window_ms: config.lockout_window_secs * 1000,
                 ..TriggerConfig::default()
             },
         };
@@ -202,7 +213,11 @@ impl EmbeddedBackend {
                 .enrollable_embedding(photo)
                 .await
                 .map_err(|e| prefix(i, e))?;
-            for hit in self.faces.search_embedding(&embedding, 3) {
+            // Another person this close makes the two ambiguous at the door.
+            let rule = &self.ports.config.rule;
+            let close = rule.threshold(self.faces.len()) - rule.margin();
+            let nearest = self.faces.search_embedding(&embedding, 3);
+            for hit in nearest.iter().filter(|h| h.similarity >= close) {
                 let other = self.directory.user_of_face(&hit.face_id).await?;
                 if let Some(other) = other.filter(|other| *other != username) {
                     warnings.push(format!(
@@ -273,6 +288,7 @@ impl EmbeddedBackend {
             directory: Arc::new(self.directory.clone()),
             keys: Arc::new(StaticKeys(self.pool.jwks())),
             expectations: self.pool.expectations(),
+            rule: self.ports.config.rule.clone(),
             clock: self.ports.clock.clone(),
         }
     }

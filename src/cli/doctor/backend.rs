@@ -38,6 +38,7 @@ pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Check {
         &config.data_dir,
         Arc::new(Mutex::new(engine)),
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(SystemClock),
     ) {
         Ok(backend) => backend,

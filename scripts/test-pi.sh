@@ -124,8 +124,8 @@ if [ "${FACEGATE_PI_IN_NAMESPACE:-}" != 1 ]; then
   done
 
   # --- The same photos on this machine's binary, on both runtimes -------------------------
-  photos="dev/person_001/01.jpg dev/person_003/01.jpg nonface/skimage_coffee.png"
-  pairs="dev/person_001/01.jpg:dev/person_001/02.jpg dev/person_001/01.jpg:dev/person_003/01.jpg"
+  photos="dev/person_001/01.jpg dev/person_005/01.jpg nonface/skimage_coffee.png"
+  pairs="dev/person_001/01.jpg:dev/person_001/02.jpg dev/person_001/01.jpg:dev/person_005/01.jpg"
   for photo in $photos; do [ -f "$faces/$photo" ] || fail "no $faces/$photo"; done
   mkdir -p "$work/x86_64"
   for runtime in ort tract; do

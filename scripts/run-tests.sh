@@ -42,4 +42,4 @@ if [ ! -x "$tools/bin/cargo-deb" ]; then
 fi
 CARGO_DEB="$tools/bin/cargo-deb" scripts/test-deb.sh
 # The Pi packages, cross-built and run in emulated arm64/armhf roots (scripts/test-pi.sh).
-CARGO_DEB="$tools/bin/cargo-deb" scripts/test-pi.sh
+CARGO_DEB="$tools/bin/cargo-deb" scripts/test-pi.sh ${FACEGATE_PI_ARCHES:+--arch "$FACEGATE_PI_ARCHES"}

@@ -143,10 +143,7 @@ impl DeviceFlow {
         door: &str,
         policy: &DoorPolicy,
     ) -> Result<Decision, BackendError> {
-        let claimed = match username {
-            Some(u) => Some(normalize_username(u).unwrap_or_else(|_| u.to_string())),
-            None => None,
-        };
+        let claimed = username.map(|u| normalize_username(u).unwrap_or_else(|_| u.to_string()));
         let no_face = DenyReason::NoUsableFace;
         let Some((first, others)) = frames.split_first() else {
             return Ok(Decision::deny(
@@ -300,7 +297,7 @@ impl DeviceFlow {
         frame: &[u8],
         claimed: Option<&str>,
     ) -> Result<Result<Identified, String>, BackendError> {
-        match identify(
+        identify(
             frame,
             claimed,
             self.faces.as_ref(),
@@ -308,11 +305,6 @@ impl DeviceFlow {
             &self.rule,
         )
         .await
-        {
-            Ok(identified) => Ok(Ok(identified)),
-            Err(BackendError::Rejected(reason)) => Ok(Err(reason)),
-            Err(e) => Err(e),
-        }
     }
 
     /// Verifies the ID and access tokens; a JWKS refresh is tried once on an unknown key.

@@ -22,14 +22,15 @@ pub struct Identified {
 
 /// Judges the largest face of `frame`: is it `claimed` (or, with no claim, the owner of the
 /// nearest face), beyond the threshold for the gallery's size and by the margin over anyone
-/// else? A frame with no usable face is [`BackendError::Rejected`].
+/// else? `Ok(Err(reason))` when the frame has no usable face; `Err` when a service failed (a
+/// request the directory rejects included: that is not the frame's fault).
 pub async fn identify(
     frame: &[u8],
     claimed: Option<&str>,
     faces: &dyn FaceIndex,
     directory: &dyn Directory,
     rule: &DecisionRule,
-) -> Result<Identified, BackendError> {
+) -> Result<Result<Identified, String>, BackendError> {
     let count = async {
         if rule.needs_face_count() {
             faces.face_count().await
@@ -37,16 +38,31 @@ pub async fn identify(
             Ok(0)
         }
     };
-    let search = faces.search_by_image(frame, SEARCH_DEPTH);
+    // The search's own refusal means the frame has no usable face; keep it apart from the
+    // other calls' errors.
+    let search = async {
+        match faces.search_by_image(frame, SEARCH_DEPTH).await {
+            Err(BackendError::Rejected(reason)) => Ok(Err(reason)),
+            other => other.map(Ok),
+        }
+    };
     let (matches, count, user, own) = match claimed {
         // The claimed user's faces are looked up alongside the search: one round trip.
         Some(user) => {
             let (matches, count, own) =
                 tokio::try_join!(search, count, directory.faces_of_user(user))?;
+            let matches = match matches {
+                Ok(matches) => matches,
+                Err(reason) => return Ok(Err(reason)),
+            };
             (matches, count, Some(user.to_string()), own)
         }
         None => {
             let (matches, count) = tokio::try_join!(search, count)?;
+            let matches = match matches {
+                Ok(matches) => matches,
+                Err(reason) => return Ok(Err(reason)),
+            };
             let user = match matches.first() {
                 Some(nearest) => directory.user_of_face(&nearest.face_id).await?,
                 None => None,
@@ -66,8 +82,8 @@ pub async fn identify(
             .map(|m| m.similarity)
             .reduce(f32::max)
     };
-    Ok(Identified {
+    Ok(Ok(Identified {
         verdict: rule.decide(best(true), best(false), count),
         user,
-    })
+    }))
 }

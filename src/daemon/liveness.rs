@@ -218,19 +218,13 @@ mod tests {
     #[test]
     fn too_few_frames_and_wild_jumps_are_refused() {
         let few: Vec<_> = (0..3).map(|i| moved(0.0, i as f32, 0.0)).collect();
-        assert!(
-            assess(&few, &LivenessConfig::default())
-                .reason
-                .contains("only 3")
-        );
+        let v = assess(&few, &LivenessConfig::default());
+        assert!(!v.live && v.reason.contains("only 3"), "{v:?}");
         let wild: Vec<_> = (0..8)
             .map(|i| moved(0.0, if i % 2 == 0 { 30.0 } else { -30.0 }, 0.1 * i as f32))
             .collect();
-        assert!(
-            assess(&wild, &LivenessConfig::default())
-                .reason
-                .contains("jumps")
-        );
+        let v = assess(&wild, &LivenessConfig::default());
+        assert!(!v.live && v.reason.contains("jumps"), "{v:?}");
     }
 
     #[test]
@@ -239,7 +233,7 @@ mod tests {
             .map(|i| moved(0.0, if i % 2 == 0 { 0.6 } else { -0.6 }, 0.05))
             .collect();
         let v = assess(&track, &LivenessConfig::default());
-        assert!(v.reason.contains("no pose change"), "{v:?}");
+        assert!(!v.live && v.reason.contains("no pose change"), "{v:?}");
     }
 
     #[test]

@@ -121,8 +121,8 @@ mod tests {
         let above = scores.iter().filter(|&&s| s >= th).count() as f64 / 200_000.0;
         assert!((above / 1e-3 - 1.0).abs() < 0.05, "{above}");
         // Fitted: the exact tail gives t = -ln(rate)/20.
-        for rate in [1e-6, 1e-8] {
-            let expected = -(rate as f64).ln() / 20.0;
+        for rate in [1e-6_f64, 1e-8] {
+            let expected = -rate.ln() / 20.0;
             let got = t.threshold_for(rate) as f64;
             assert!((got - expected).abs() < 0.02, "{rate}: {got} vs {expected}");
         }

@@ -8,20 +8,36 @@ use serde::Serialize;
 use super::embed::{EMBEDDING_DIM, Embedding, dot};
 use crate::matching::{DecisionRule, Identification};
 
+/// How a person's score is made from their faces' scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// The best face (the door's rule: works with any backend, charged per face).
+    #[default]
+    Max,
+    /// The mean over the person's faces (for comparison: needs every face's score).
+    Mean,
+}
+
 /// Enrolled faces in one matrix, each row owned by a person.
 pub struct SearchGallery {
     people: Vec<String>,
     owners: Vec<usize>,
     vectors: Vec<f32>,
+    fusion: Fusion,
 }
 
 impl SearchGallery {
     /// The gallery of `people`, each with their enrolment embeddings.
-    pub fn new<'a>(people: impl IntoIterator<Item = (&'a str, &'a [Embedding])>) -> Self {
+    pub fn new<'a>(
+        people: impl IntoIterator<Item = (&'a str, &'a [Embedding])>,
+        fusion: Fusion,
+    ) -> Self {
         let mut gallery = SearchGallery {
             people: Vec::new(),
             owners: Vec::new(),
             vectors: Vec::new(),
+            fusion,
         };
         for (person, faces) in people {
             let index = gallery.people.len();
@@ -42,12 +58,23 @@ impl SearchGallery {
         self.people.len()
     }
 
-    /// The best person and their best score, and the best score of anyone else (max fusion).
+    /// The best person and their score, and the best score of anyone else.
     pub fn rank(&self, probe: &Embedding) -> Option<(&str, f32, Option<f32>)> {
         let mut best = vec![f32::NEG_INFINITY; self.people.len()];
+        let mut sums = vec![(0.0f32, 0usize); self.people.len()];
         for (row, vector) in self.vectors.chunks_exact(EMBEDDING_DIM).enumerate() {
             let owner = self.owners[row];
-            best[owner] = best[owner].max(dot(probe.as_slice(), vector));
+            let score = dot(probe.as_slice(), vector);
+            best[owner] = best[owner].max(score);
+            sums[owner].0 += score;
+            sums[owner].1 += 1;
+        }
+        if self.fusion == Fusion::Mean {
+            for (b, (sum, n)) in best.iter_mut().zip(&sums) {
+                if *n > 0 {
+                    *b = sum / *n as f32;
+                }
+            }
         }
         let (mut first, mut second) = (None::<(usize, f32)>, None::<f32>);
         for (person, &score) in best.iter().enumerate() {
@@ -102,6 +129,22 @@ pub struct Tally {
     /// The best score of every stranger probe with a face, for the empirical threshold.
     #[serde(skip)]
     pub stranger_best: Vec<f32>,
+    /// For every genuine probe, its own person's score when that person ranks first (`None`:
+    /// no face, or someone else ranks first), for FNIR at any threshold.
+    #[serde(skip)]
+    pub genuine_first: Vec<Option<f32>>,
+}
+
+impl Tally {
+    /// The share of genuine probes a threshold `t` would miss (margin aside).
+    pub fn fnir_at(&self, t: f32) -> f64 {
+        let missed = self
+            .genuine_first
+            .iter()
+            .filter(|s| s.is_none_or(|s| s < t))
+            .count();
+        missed as f64 / self.genuine_first.len().max(1) as f64
+    }
 }
 
 impl Tally {
@@ -115,6 +158,7 @@ impl Tally {
         self.strangers_granted += other.strangers_granted;
         self.ambiguous += other.ambiguous;
         self.stranger_best.extend(other.stranger_best);
+        self.genuine_first.extend(other.genuine_first);
     }
 }
 
@@ -138,6 +182,12 @@ pub fn evaluate(gallery: &SearchGallery, probes: &[Probe<'_>], rule: &DecisionRu
             if granted.is_some_and(|who| who != probe.person) {
                 tally.misidentified += 1;
             }
+            let first = probe.embedding.and_then(|e| gallery.rank(e));
+            tally.genuine_first.push(
+                first
+                    .filter(|(who, _, _)| *who == probe.person)
+                    .map(|(_, score, _)| score),
+            );
         } else {
             if let Some(e) = probe.embedding
                 && let Some((_, score, _)) = gallery.rank(e)
@@ -190,10 +240,18 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     let centre = p + z * z / (2.0 * n);
     let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
     let denominator = 1.0 + z * z / n;
-    (
-        ((centre - spread) / denominator).max(0.0),
-        ((centre + spread) / denominator).min(1.0),
-    )
+    // At the ends the bounds are exact: no successes cannot have a rate below 0.
+    let low = if k == 0.0 {
+        0.0
+    } else {
+        ((centre - spread) / denominator).max(0.0)
+    };
+    let high = if k == n {
+        1.0
+    } else {
+        ((centre + spread) / denominator).min(1.0)
+    };
+    (low, high)
 }
 
 #[cfg(test)]
@@ -210,18 +268,21 @@ mod tests {
     #[test]
     fn rank_fuses_by_the_best_face_and_reports_the_runner_up() {
         let (a, b) = ([axis(0, 0.0), axis(1, 0.0)], [axis(2, 0.0)]);
-        let g = SearchGallery::new([("a", &a[..]), ("b", &b[..])]);
+        let g = SearchGallery::new([("a", &a[..]), ("b", &b[..])], Fusion::Max);
         assert_eq!((g.people(), g.faces()), (2, 3));
         let (who, score, others) = g.rank(&axis(1, 0.0)).unwrap();
         assert_eq!(who, "a");
         assert!((score - 1.0).abs() < 1e-6);
         assert!(others.unwrap().abs() < 1e-6);
+        let mean = SearchGallery::new([("a", &a[..]), ("b", &b[..])], Fusion::Mean);
+        let (_, score, _) = mean.rank(&axis(1, 0.0)).unwrap();
+        assert!((score - 0.5).abs() < 1e-6, "{score}");
     }
 
     #[test]
     fn evaluate_counts_hits_misses_misidentifications_and_strangers() {
         let (a, b) = ([axis(0, 0.0)], [axis(1, 0.0)]);
-        let g = SearchGallery::new([("a", &a[..]), ("b", &b[..])]);
+        let g = SearchGallery::new([("a", &a[..]), ("b", &b[..])], Fusion::Max);
         let rule = DecisionRule::new(Threshold::Fixed(0.9), 0.05);
         let (ea, eb, stranger) = (axis(0, 0.01), axis(1, 0.01), axis(5, 0.01));
         let probes = [

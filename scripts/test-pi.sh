@@ -272,8 +272,9 @@ for pair in $FACEGATE_PI_PAIRS; do
   pass "$arch: compare ${pair/:/ } ($runtime): $line"
 done
 
-in_root facegate demo --faces /faces/dev >"$work/demo-$arch.log" 2>&1 ||
-  { tail -30 "$work/demo-$arch.log"; fail "$arch: facegate demo"; }
+# Bounded: a demo slowed past its timeouts by emulation must fail, not hang CI.
+timeout 900 chroot "$root" facegate demo --faces /faces/dev >"$work/demo-$arch.log" 2>&1 ||
+  { tail -30 "$work/demo-$arch.log"; fail "$arch: facegate demo (exit $?, 15 min limit)"; }
 summary=$(grep '^summary: ' "$work/demo-$arch.log" | tail -n1)
 [ -n "$summary" ] || { tail -30 "$work/demo-$arch.log"; fail "$arch: the demo printed no summary line"; }
 pass "$arch: facegate demo ($runtime): $summary"

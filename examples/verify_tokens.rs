@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
+use facegate::auth::DeviceFlow;
 use facegate::backend::aws::AwsBackend;
+use facegate::backend::open::BackendPorts;
 use facegate::clock::SystemClock;
 use facegate::config::Config;
 
@@ -26,7 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = |name: &str| tokens[name].as_str().unwrap_or_default().to_string();
     let backend = AwsBackend::connect(&config.backend.aws).await?;
     let store = sled::Config::new().temporary(true).open()?;
-    let flow = backend.device_flow(store.open_tree("jwks")?, Arc::new(SystemClock))?;
+    let ports = BackendPorts::aws(&backend, store.open_tree("jwks")?, Arc::new(SystemClock))?;
+    let flow = DeviceFlow::new(&ports, Arc::new(SystemClock));
     match flow
         .verify_tokens(&token("idToken"), &token("accessToken"))
         .await?

@@ -33,6 +33,9 @@ pub mod matching;
 /// Health and Prometheus metrics for the operator, over a loopback HTTP listener.
 #[cfg(feature = "device")]
 pub mod monitor;
+/// From the parsed config to what one door runs with, derived values computed once.
+#[cfg(feature = "device")]
+pub mod settings;
 /// Local persistence helpers: encryption at rest.
 #[cfg(feature = "device")]
 pub mod store;

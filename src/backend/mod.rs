@@ -7,7 +7,10 @@ pub mod embedded;
 #[cfg(feature = "device")]
 pub mod fault;
 pub mod identify;
+pub mod keys;
 pub mod lambda;
+#[cfg(feature = "device")]
+pub mod open;
 pub mod ports;
 pub mod triggers;
 

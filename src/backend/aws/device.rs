@@ -1,13 +1,10 @@
 //! The device's half of AWS mode, kept out of the Lambda (feature `device`): the default
-//! credential chain for `facegate doctor`, the pool's issuer and keys, and the device flow.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! credential chain for `facegate doctor`, and the pool's issuer and keys (which
+//! `backend::open` turns into the device's ports).
 
 use super::{AwsBackend, AwsConfig, jwks};
-use crate::auth::{DeviceFlow, jwt::Expectations};
 use crate::backend::BackendError;
-use crate::clock::Clock;
+use crate::backend::keys::Expectations;
 
 impl AwsBackend {
     /// Resolves the default credential chain (for `facegate doctor`): which provider answered,
@@ -56,29 +53,5 @@ impl AwsBackend {
             client_id: self.config.client_id.clone(),
             leeway_secs: 30,
         }
-    }
-
-    /// The device flow, with the pool's keys cached in `store`.
-    pub fn device_flow(
-        &self,
-        store: sled::Tree,
-        clock: Arc<dyn Clock>,
-    ) -> Result<DeviceFlow, BackendError> {
-        let keys = jwks::CognitoKeys::new(
-            self.jwks_url(),
-            store,
-            clock.clone(),
-            Duration::from_secs_f32(self.config.operation_timeout_secs),
-        )?;
-        Ok(DeviceFlow {
-            idp: self.pool.clone(),
-            signin: self.signin.clone(),
-            faces: self.faces.clone(),
-            directory: self.directory.clone(),
-            keys: Arc::new(keys),
-            expectations: self.expectations(),
-            rule: self.rule(),
-            clock,
-        })
     }
 }

@@ -97,6 +97,11 @@ class CountingProxy:
                 except OSError:
                     self.send_error(502)
                     return
+                # Noted before the reply goes back: the client's next call cannot start
+                # before this one ended, so sequential calls never seem to overlap.
+                label = self.headers.get("X-Amz-Target") or f"{self.command} {self.path[:40]}"
+                with lock:
+                    proxy.calls.append((started, time.monotonic(), label))
                 self.send_response(reply.status)
                 for name, value in reply.getheaders():
                     if name.lower() not in ("transfer-encoding", "content-length", "connection"):
@@ -105,9 +110,6 @@ class CountingProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                label = self.headers.get("X-Amz-Target") or f"{self.command} {self.path[:40]}"
-                with lock:
-                    proxy.calls.append((started, time.monotonic(), label))
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
 
@@ -120,7 +122,9 @@ class CountingProxy:
 
 
 def round_trips(calls):
-    """Calls that overlap in time are one round trip; the rest follow one another."""
+    """Calls that overlap in time are one round trip; the rest follow one another. (Two calls
+    sent together can still look sequential when the first is answered before the second has
+    arrived: an upper bound.)"""
     rounds, end = 0, None
     for started, ended, _ in sorted(calls):
         if end is None or started >= end:

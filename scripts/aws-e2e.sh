@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cache=${FACEGATE_AWS_E2E_CACHE:-.aws-e2e}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 export CARGO_TARGET_DIR=$target
-faces=${FACEGATE_FACES_DIR:-../shared/faces}
+faces=${FACEGATE_FACES_DIR:-${FACEGATE_FACES:-../shared/faces}}
 models=${FACEGATE_MODEL_DIR:-models}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)

@@ -2,6 +2,8 @@
 //!
 //! Module map (see docs/architecture.md for the data flow):
 
+/// Administering the embedded backend, from the CLI or through the running service's socket.
+pub mod admin;
 /// The device side of the challenge: JWT verification, door policy, the authentication flow.
 pub mod auth;
 /// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.

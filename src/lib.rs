@@ -4,10 +4,13 @@
 //! only what the trigger Lambda runs is built: the backend's ports, triggers and AWS adapters,
 //! the decision rule, the clock and the outcome types (no camera, GPIO, face engine or sled).
 
+/// Administering the embedded backend, from the CLI or through the running service's socket.
+#[cfg(feature = "device")]
+pub mod admin;
 /// The device side of the challenge: JWT verification, door policy, the authentication flow.
 #[cfg(feature = "device")]
 pub mod auth;
-/// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.
+/// Identity backend: ports, the shared trigger logic, the embedded and AWS adapters, the opener.
 pub mod backend;
 /// Frame sources: the FrameSource trait and the replay camera.
 #[cfg(feature = "device")]
@@ -20,13 +23,13 @@ pub mod clock;
 /// TOML configuration, validated.
 #[cfg(feature = "device")]
 pub mod config;
-/// The door daemon's pure core: state machine and liveness.
+/// The door daemon: the pure state machine and liveness, the daemon around them, its loop.
 #[cfg(feature = "device")]
 pub mod daemon;
 /// The lock: the Relay trait, the fail-secure Door, the simulated relay.
 #[cfg(feature = "device")]
 pub mod door;
-/// What an attempt came to: granted (how) or denied (why), a closed set.
+/// What happens at the door: typed outcomes and the event stream everything else follows.
 pub mod events;
 /// The decision rule: which enrolled person a face is, or nobody (open-set, calibrated).
 pub mod matching;
@@ -36,9 +39,9 @@ pub mod monitor;
 /// From the parsed config to what one door runs with, derived values computed once.
 #[cfg(feature = "device")]
 pub mod settings;
-/// Local persistence helpers: encryption at rest.
+/// Local persistence: encryption at rest, offline grants, the audit outbox.
 #[cfg(feature = "device")]
 pub mod store;
-/// The on-device face engine: detect, align, quality, embed, 1:N gallery.
+/// The on-device face engine: detect, align, quality, embed, 1:N gallery, accuracy measures.
 #[cfg(feature = "device")]
 pub mod vision;

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Failure, GlobalArgs, load_config, open_embedded, print_json, read_photo, runtime};
+use super::administer::administer;
+use super::users::unexpected;
+use super::{Failure, GlobalArgs, load_config, print_json, read_photo, runtime};
+use crate::admin::{Reply, Request};
 use crate::backend::aws::AwsBackend;
 use crate::backend::embedded::enrollable_face;
 use crate::config::{BackendKind, Config};
@@ -40,10 +43,16 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
     if config.backend.kind == BackendKind::Aws {
         return enroll_aws(&config, &args, &photos);
     }
-    let (_, backend) = open_embedded(global)?;
-    let report = runtime()?
-        .block_on(backend.enroll(&args.user, &args.name, &photos, &args.groups))
-        .map_err(anyhow::Error::from)?;
+    let request = Request::Enroll {
+        user: args.user.clone(),
+        name: args.name.clone(),
+        photos,
+        groups: args.groups.clone(),
+    };
+    let report = match administer(global, request)? {
+        Reply::Enrolled { report } => report,
+        other => return Err(unexpected(&other)),
+    };
     if args.json {
         print_json(&report)?;
         return Ok(0);

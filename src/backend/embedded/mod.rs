@@ -63,7 +63,7 @@ impl Default for EmbeddedConfig {
 }
 
 /// What enrollment did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollReport {
     pub user: User,
     pub created: bool,

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Failure, GlobalArgs, load_config, open_embedded, print_json, read_photo, runtime};
+use crate::backend::UserLookup;
 use crate::backend::aws::AwsBackend;
-use crate::backend::embedded::enrollable_face;
+use crate::backend::embedded::{Enrollment, enrollable_face, normalize_username};
 use crate::config::{BackendKind, Config};
 use crate::vision::FaceEngine;
 
@@ -25,6 +26,10 @@ pub struct EnrollArgs {
     /// A group to add the user to (repeat for more); doors admit groups
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// The user exists already: add these faces to that person (without it, enrolling an
+    /// existing username is refused)
+    #[arg(long)]
+    pub add_to_existing: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -42,7 +47,13 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
     }
     let (_, backend) = open_embedded(global)?;
     let report = runtime()?
-        .block_on(backend.enroll(&args.user, &args.name, &photos, &args.groups))
+        .block_on(backend.enroll_with(Enrollment {
+            username: &args.user,
+            name: &args.name,
+            photos: &photos,
+            groups: &args.groups,
+            add_to_existing: args.add_to_existing,
+        }))
         .map_err(anyhow::Error::from)?;
     if args.json {
         print_json(&report)?;
@@ -82,8 +93,15 @@ fn enroll_aws(config: &Config, args: &EnrollArgs, photos: &[Vec<u8>]) -> Result<
         enrollable_face(&mut engine, photo)
             .map_err(|e| anyhow::anyhow!("photo {} ({}): {e}", i + 1, args.photos[i].display()))?;
     }
+    let username = normalize_username(&args.user).map_err(anyhow::Error::from)?;
     let report = runtime()?.block_on(async {
         let aws = AwsBackend::connect(&config.backend.aws).await?;
+        if !args.add_to_existing && aws.pool.user_exists(&username).await? {
+            anyhow::bail!(
+                "user {username} already exists in Cognito: to add these faces to that person, \
+                 say so (--add-to-existing)"
+            );
+        }
         let report = aws
             .enroll(&args.user, &args.name, photos, &args.groups, AWS_INDEX_WAIT)
             .await?;

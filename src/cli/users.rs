@@ -3,7 +3,9 @@
 use clap::Subcommand;
 
 use super::{Failure, GlobalArgs, open_embedded, print_json, runtime};
+use crate::auth::policy::group_name_problem;
 use crate::backend::Directory;
+use crate::backend::embedded::erase::erase_person;
 use crate::backend::embedded::{EmbeddedBackend, User};
 
 #[derive(Debug, Subcommand)]
@@ -23,8 +25,13 @@ pub enum UsersCommand {
     Disable { user: String },
     /// Enable a disabled user
     Enable { user: String },
-    /// Delete a user with every face
-    Delete { user: String },
+    /// Delete a person with every trace: faces, embeddings, refresh tokens, kept photos, the
+    /// door's offline grant; the stores are rewritten so nothing stays on disk
+    Delete {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Add the user to a group
     AddGroup { user: String, group: String },
     /// Remove the user from a group
@@ -46,7 +53,7 @@ fn describe(user: &User) -> String {
 }
 
 pub fn run(global: &GlobalArgs, command: UsersCommand) -> Result<u8, Failure> {
-    let (_, backend) = open_embedded(global)?;
+    let (config, backend) = open_embedded(global)?;
     let fail = |e: crate::backend::BackendError| Failure::from(anyhow::Error::from(e));
     let update = |backend: &EmbeddedBackend, user: &str, change: &dyn Fn(&mut User)| {
         backend.users.update(user, change).map_err(fail)
@@ -82,20 +89,40 @@ pub fn run(global: &GlobalArgs, command: UsersCommand) -> Result<u8, Failure> {
         }
         UsersCommand::Disable { user } => update(&backend, &user, &|u| u.enabled = false)?,
         UsersCommand::Enable { user } => update(&backend, &user, &|u| u.enabled = true)?,
-        UsersCommand::AddGroup { user, group } => update(&backend, &user, &|u| {
-            u.groups.insert(group.clone());
-        })?,
+        UsersCommand::AddGroup { user, group } => {
+            if let Some(problem) = group_name_problem(&group) {
+                return Err(anyhow::anyhow!(problem).into());
+            }
+            update(&backend, &user, &|u| {
+                u.groups.insert(group.clone());
+            })?
+        }
         UsersCommand::RemoveGroup { user, group } => update(&backend, &user, &|u| {
             u.groups.remove(&group);
         })?,
-        UsersCommand::Delete { user } => {
-            if !runtime()?
-                .block_on(backend.delete_user(&user))
+        UsersCommand::Delete { user, json } => {
+            let erased = runtime()?
+                .block_on(erase_person(&config.data_dir, backend, &user))
                 .map_err(fail)?
-            {
-                return Err(anyhow::anyhow!("no user {user}").into());
+                .ok_or_else(|| anyhow::anyhow!("no user {user}"))?;
+            if json {
+                print_json(&erased)?;
+                return Ok(0);
             }
-            println!("deleted {user}");
+            let d = &erased.deleted;
+            println!(
+                "deleted {}: {} face(s) with their embeddings, {} refresh token(s), {} kept \
+                 photo(s), {}; the store was rewritten so none of it stays on disk",
+                d.username,
+                d.faces,
+                d.refresh_tokens,
+                d.photos,
+                if erased.offline_grant {
+                    "the door's offline grant"
+                } else {
+                    "no offline grant"
+                }
+            );
             return Ok(0);
         }
     };

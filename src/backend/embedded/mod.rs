@@ -153,9 +153,11 @@ impl EmbeddedBackend {
             max_image_bytes: config.max_image_bytes,
             ..TriggerConfig::default()
         };
-        let ttl = trigger_config.challenge_ttl_ms;
-        let signin = MemoryObjectStore::new(clock.clone(), ttl);
-        let signup = MemoryObjectStore::new(clock.clone(), ttl);
+        // A few frames or photos at once at most (each one is read within its challenge or its
+        // enrollment), and none past the challenge's lifetime.
+        let (ttl, room) = (trigger_config.challenge_ttl_ms, 4 * config.max_image_bytes);
+        let signin = MemoryObjectStore::new(clock.clone(), ttl, room);
+        let signup = MemoryObjectStore::new(clock.clone(), ttl, room);
         let directory = SledDirectory::open(&db)?;
         let faces = LocalFaceIndex::open(&db, engine, sealer.clone())?;
         let photos = KeptPhotos::open(&db, sealer.clone(), clock.clone())?;

@@ -16,27 +16,30 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 }
 
 /// Objects held at once; the oldest goes first. A sign-in frame is read (and deleted) within
-/// a challenge and an enrollment photo within its enrollment, so a handful is plenty.
-const MAX_OBJECTS: usize = 16;
+/// its challenge, an enrollment photo within its enrollment; Verify's verdicts are ~100 bytes.
+const MAX_OBJECTS: usize = 256;
 
 type Objects = BTreeMap<String, (ObjectInfo, Vec<u8>)>;
 
-/// Objects in memory, for one process's lifetime. Each expires `ttl_ms` after its upload and
-/// at most [`MAX_OBJECTS`] are held, so frames that are never answered cannot pile up.
+/// Objects in memory, for one process's lifetime. Each expires `ttl_ms` after its upload, and
+/// at most [`MAX_OBJECTS`] objects and `max_bytes` bytes are held (the oldest are dropped
+/// first), so frames that are never answered cannot pile up.
 #[derive(Clone)]
 pub struct MemoryObjectStore {
     objects: Arc<Mutex<Objects>>,
     clock: Arc<dyn Clock>,
     ttl_ms: Millis,
+    max_bytes: u64,
 }
 
 impl MemoryObjectStore {
-    /// An empty store whose objects expire `ttl_ms` after upload.
-    pub fn new(clock: Arc<dyn Clock>, ttl_ms: Millis) -> Self {
+    /// An empty store whose objects expire `ttl_ms` after upload, holding at most `max_bytes`.
+    pub fn new(clock: Arc<dyn Clock>, ttl_ms: Millis, max_bytes: u64) -> Self {
         Self {
             objects: Arc::new(Mutex::new(BTreeMap::new())),
             clock,
             ttl_ms,
+            max_bytes,
         }
     }
 
@@ -69,7 +72,10 @@ impl ObjectStore for MemoryObjectStore {
         };
         let mut objects = self.live()?;
         objects.remove(key);
-        while objects.len() >= MAX_OBJECTS {
+        let held = |objects: &Objects| objects.values().map(|(i, _)| i.size).sum::<u64>();
+        while objects.len() >= MAX_OBJECTS
+            || (!objects.is_empty() && held(&objects) + info.size > self.max_bytes)
+        {
             let oldest = objects
                 .iter()
                 .min_by_key(|(_, (info, _))| info.uploaded_at_ms)
@@ -173,14 +179,14 @@ mod tests {
     #[tokio::test]
     async fn objects_expire_and_never_pile_up() {
         let clock = ManualClock::at(1_000);
-        let store = MemoryObjectStore::new(Arc::new(clock.clone()), 60_000);
+        let store = MemoryObjectStore::new(Arc::new(clock.clone()), 60_000, 1_000);
         store.put("a", vec![1], "image/jpeg").await.unwrap();
         assert_eq!(store.get("a").await.unwrap(), Some(vec![1]));
         clock.advance_ms(60_000);
         assert_eq!(store.head("a").await.unwrap(), None, "expired");
-        for i in 0..100 {
+        for i in 0..1000 {
             store
-                .put(&format!("k{i:03}"), vec![0; 10], "image/jpeg")
+                .put(&format!("k{i:04}"), vec![0; 3], "image/jpeg")
                 .await
                 .unwrap();
             clock.advance_ms(1);
@@ -189,10 +195,23 @@ mod tests {
         assert_eq!(keys.len(), MAX_OBJECTS);
         assert_eq!(
             keys.last().map(String::as_str),
-            Some("k099"),
+            Some("k0999"),
             "the newest stays"
         );
-        store.delete("k099").await.unwrap();
-        assert_eq!(store.get("k099").await.unwrap(), None);
+        for i in 0..5 {
+            store
+                .put(&format!("big{i}"), vec![0; 300], "image/jpeg")
+                .await
+                .unwrap();
+            clock.advance_ms(1);
+        }
+        assert_eq!(
+            store.keys("big").unwrap(),
+            ["big2", "big3", "big4"],
+            "at most 1000 bytes"
+        );
+        assert!(store.keys("k").unwrap().is_empty(), "the oldest went first");
+        store.delete("big4").await.unwrap();
+        assert_eq!(store.get("big4").await.unwrap(), None);
     }
 }

@@ -35,6 +35,13 @@ echo "run-tests: moto on 127.0.0.1:$port"
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   cargo test --all-targets "$@"
 
+# Fuzzing (tests/fuzz.rs): mutants of real photos through decode -> detect and of the shipped
+# config through parse -> check, from a fixed seed, for a bounded time per target; prints the
+# inputs run, crashes and hangs. The test binary is the one built above.
+echo "run-tests: fuzz, ${FACEGATE_FUZZ_SECS:=20} s per target"
+FACEGATE_FUZZ_SECS=$FACEGATE_FUZZ_SECS FACEGATE_REQUIRE_MODELS=1 \
+  cargo test --test fuzz -- --nocapture --test-threads=1 fuzz_
+
 tools=${FACEGATE_TOOLS:-.tools}
 if [ ! -x "$tools/bin/cargo-deb" ]; then
   echo "run-tests: installing cargo-deb into $tools"

@@ -32,7 +32,10 @@ for _ in $(seq 1 100); do
 done
 echo "run-tests: moto on 127.0.0.1:$port"
 
+# Tests that need data or a tool fail instead of skipping: the models and photos
+# (../shared/faces), moto, and systemd-analyze (scripts/setup.sh installs it).
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
+  FACEGATE_REQUIRE_FACES=1 FACEGATE_REQUIRE_SYSTEMD=1 \
   cargo test --all-targets "$@"
 
 # Fuzzing (tests/fuzz.rs): mutants of real photos through decode -> detect and of the shipped

@@ -12,7 +12,8 @@
 #
 #   scripts/test-deb.sh            (run by scripts/run-tests.sh after cargo test)
 # Environment: CARGO_DEB (the cargo-deb binary), FACEGATE_DEB_ROOT_CACHE_DIR (where a tarball
-# of the Debian root is kept, made on first use).
+# of the Debian root is kept, made on first use), FACEGATE_REQUIRE_DEB_ROOT=1 (CI: fail instead
+# of skipping the install when not root or without debootstrap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,7 +88,12 @@ pass "arm64 package carries the aarch64 ONNX Runtime; armhf runs tract and carri
 
 # --- Installed into a minimal Debian --------------------------------------------------------
 if [ "$(id -u)" != 0 ] || ! command -v debootstrap >/dev/null 2>&1; then
-  echo "test-deb: not root or no debootstrap: the install into a Debian root was not tried"
+  # CI (.ci/run, as root, with debootstrap from scripts/setup.sh) sets the switch: there a
+  # skipped install is a failure, not a pass.
+  if [ "${FACEGATE_REQUIRE_DEB_ROOT:-0}" != 0 ]; then
+    fail "FACEGATE_REQUIRE_DEB_ROOT is set but this is not root with debootstrap: the install into a Debian root cannot run"
+  fi
+  echo "test-deb: SKIP: not root or no debootstrap: the install into a Debian root was not tried"
   exit 0
 fi
 includes=adduser,libstdc++6,logrotate

@@ -16,6 +16,7 @@ use crate::daemon::liveness::LivenessConfig;
 use crate::daemon::machine::MachineConfig;
 use crate::daemon::runtime::OfflineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
+use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
 use crate::vision::VisionConfig;
 
@@ -48,6 +49,8 @@ pub struct Config {
     /// Where the store (users, faces, keys, grants, audit) lives.
     pub data_dir: PathBuf,
     pub vision: VisionConfig,
+    /// The decision rule: how sure the door must be of who a face is.
+    pub matching: MatchingConfig,
     pub backend: BackendConfig,
     /// Door policies by door name.
     pub doors: BTreeMap<String, DoorPolicy>,
@@ -65,6 +68,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             vision: VisionConfig::default(),
+            matching: MatchingConfig::default(),
             backend: BackendConfig::default(),
             doors: [(
                 "front".to_string(),
@@ -168,6 +172,7 @@ impl Config {
         if v.images.max_bytes == 0 || v.images.max_pixels == 0 {
             problems.push("vision.images.max_bytes and max_pixels must be above 0".into());
         }
+        problems.extend(self.matching.problems());
         let e = &self.backend.embedded;
         if e.issuer.is_empty() || e.client_id.is_empty() {
             problems.push("backend.embedded.issuer and client_id must not be empty".into());
@@ -180,6 +185,18 @@ impl Config {
         }
         if e.max_image_bytes == 0 {
             problems.push("backend.embedded.max_image_bytes must be above 0".into());
+        }
+        if !(1..=100).contains(&e.lockout_failures) {
+            problems.push(format!(
+                "backend.embedded.lockout_failures = {} must be 1 to 100",
+                e.lockout_failures
+            ));
+        }
+        if !(60..=86_400).contains(&e.lockout_window_secs) {
+            problems.push(format!(
+                "backend.embedded.lockout_window_secs = {} must be 60 to 86400",
+                e.lockout_window_secs
+            ));
         }
         if self.backend.kind == BackendKind::Aws {
             problems.extend(self.backend.aws.problems());
@@ -194,6 +211,17 @@ impl Config {
                 d.unlock_ms
             ));
         }
+        let steps = &d.deny_cooldowns_ms;
+        if steps.is_empty()
+            || steps.len() > 8
+            || steps.iter().any(|ms| !(500..=3_600_000).contains(ms))
+            || steps.windows(2).any(|w| w[0] > w[1])
+        {
+            problems.push(format!(
+                "daemon.deny_cooldowns_ms = {steps:?} must be 1 to 8 steps of 500 to 3600000 ms, \
+                 never getting shorter (each denial in a row waits the next step)"
+            ));
+        }
         if d.auth_timeout_ms == 0 || d.track_timeout_ms == 0 {
             problems.push("daemon.auth_timeout_ms and track_timeout_ms must be above 0".into());
         }
@@ -202,6 +230,13 @@ impl Config {
             problems.push(format!(
                 "liveness.min_frames = {} must be at least 2",
                 l.min_frames
+            ));
+        }
+        let most = crate::daemon::runtime::MAX_TRACK_FRAMES;
+        if !(l.min_frames..=most).contains(&l.max_frames) {
+            problems.push(format!(
+                "liveness.max_frames = {} must be between liveness.min_frames ({}) and {most}",
+                l.max_frames, l.min_frames
             ));
         }
         if l.min_jitter >= l.max_jitter {
@@ -400,6 +435,33 @@ mod tests {
              signin_bucket = \"in\"\nsignup_bucket = \"up\"\n",
         );
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn attempt_limits_cannot_be_switched_off() {
+        for bad in [
+            "[daemon]\ndeny_cooldowns_ms = []\n",
+            "[daemon]\ndeny_cooldowns_ms = [0]\n",
+            "[daemon]\ndeny_cooldowns_ms = [30000, 3000]\n",
+            "[daemon]\ndeny_cooldowns_ms = [9223372036854775807]\n",
+        ] {
+            let err = Config::from_toml(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("daemon.deny_cooldowns_ms"),
+                "{bad}: {err}"
+            );
+        }
+        let err = Config::from_toml("[backend.embedded]\nlockout_failures = 0\n").unwrap_err();
+        assert!(err.to_string().contains("lockout_failures"), "{err}");
+        let err = Config::from_toml("[liveness]\nmax_frames = 3\n").unwrap_err();
+        assert!(err.to_string().contains("liveness.max_frames"), "{err}");
+        let err = Config::from_toml("[matching]\ntarget_fpir = 0.5\n").unwrap_err();
+        assert!(err.to_string().contains("matching.target_fpir"), "{err}");
+        let err = Config::from_toml("[matching]\nfixed_threshold = 0.0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("matching.fixed_threshold"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub mod config;
 pub mod daemon;
 /// The lock: the Relay trait, the fail-secure Door, the simulated relay.
 pub mod door;
+/// What an attempt came to: granted (how) or denied (why), a closed set.
+pub mod events;
+/// The decision rule: which enrolled person a face is, or nobody (open-set, calibrated).
+pub mod matching;
 /// Health and Prometheus metrics for the operator, over a loopback HTTP listener.
 pub mod monitor;
 /// Local persistence helpers: encryption at rest.

@@ -15,6 +15,7 @@ fn event(i: u64) -> AuditEvent {
         door: "front".into(),
         user: Some("ana@example.com".into()),
         granted: true,
+        outcome: Some("verified".into()),
         reason: "burst".into(),
         similarity: Some(0.7),
         backend: "embedded".into(),

@@ -1,6 +1,9 @@
 //! The AWS adapters' requests and error mapping, against the SDK's mock interceptor: the right
 //! auth flow, parameters and SECRET_HASH; the right bucket, key and encryption; throttling
-//! retried; a refused answer denied; a dead endpoint unavailable.
+//! retried; a refused answer denied; an enrollment photo with no face or two refused; a dead
+//! endpoint unavailable.
+
+mod common;
 
 use std::time::Duration;
 
@@ -262,7 +265,9 @@ async fn an_enrollment_photo_with_two_faces_is_refused_and_its_indexed_face_remo
 }
 
 #[tokio::test]
-async fn a_dead_endpoint_is_unavailable_so_the_daemon_goes_offline() {
+/// Only the mapping: `tests/daemon.rs::with_aws_unreachable_the_daemon_decides_offline` runs
+/// the daemon against dead AWS endpoints.
+async fn a_dead_s3_endpoint_is_unavailable() {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
         .credentials_provider(s3::config::Credentials::new(
@@ -289,4 +294,53 @@ async fn a_dead_endpoint_is_unavailable_so_the_daemon_goes_offline() {
         .await
         .unwrap_err();
     assert!(matches!(err, BackendError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_enrollment_photo_with_no_face_is_refused_and_nothing_is_indexed_or_linked() {
+    use facegate::backend::triggers::index_faces;
+    use rekognition::operation::delete_faces::DeleteFacesOutput;
+    use rekognition::operation::index_faces::IndexFacesOutput;
+    // What Rekognition answers for a photo of a wall: no face record, nothing unindexed.
+    let index_rule =
+        mock!(rekognition::Client::index_faces).then_output(|| IndexFacesOutput::builder().build());
+    let delete_rule = mock!(rekognition::Client::delete_faces)
+        .then_output(|| DeleteFacesOutput::builder().build());
+    let client = mock_client!(rekognition, RuleMode::MatchAny, [&index_rule, &delete_rule]);
+    let index = std::sync::Arc::new(RekognitionIndex::new(client, "facegate", 95.0));
+    let err = index.index_face(b"a wall", USER).await.unwrap_err();
+    assert!(
+        matches!(err, BackendError::Rejected(ref m) if m.contains("no face")),
+        "{err:?}"
+    );
+    assert_eq!(index_rule.num_calls(), 1);
+    assert_eq!(delete_rule.num_calls(), 0, "nothing was indexed to undo");
+
+    // Through the index-faces trigger, as the sign-up bucket's event runs it: a clear error,
+    // no FaceId linked to the user.
+    let mut w = common::ports::ports(&[USER], 1_800_000_000_000);
+    w.ports.faces = index;
+    let key = format!("signup/{USER}/wall.jpg");
+    w.signup
+        .put(&key, b"a wall".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let mut record = aws_lambda_events::event::s3::S3EventRecord::default();
+    record.s3.object.key = Some(key.replace('@', "%40"));
+    let mut event = aws_lambda_events::event::s3::S3Event::default();
+    event.records = vec![record];
+    let err = index_faces(&event, &w.ports).await.unwrap_err();
+    assert!(
+        matches!(err, BackendError::Rejected(ref m) if m.contains("no face")),
+        "{err:?}"
+    );
+    assert!(w.table.rows().is_empty(), "{:?}", w.table.rows());
+    assert!(
+        w.ports
+            .directory
+            .faces_of_user(USER)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

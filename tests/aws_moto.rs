@@ -2,6 +2,8 @@
 //! starts one and sets FACEGATE_MOTO_URL). Without it the tests say so and skip, unless
 //! FACEGATE_REQUIRE_MOTO=1 makes that a failure.
 
+mod common;
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
@@ -272,5 +274,91 @@ async fn the_doctor_checks_credentials_and_buckets_in_aws_mode() {
     assert!(
         verdicts["aws creds"][0].starts_with("\"fail\""),
         "no credentials anywhere: {verdicts:?}"
+    );
+}
+
+#[tokio::test]
+async fn uploader_chosen_s3_metadata_never_picks_whose_face_it_is() {
+    use facegate::backend::BackendError;
+    use facegate::backend::triggers::index_faces;
+    let Some(url) = moto() else { return };
+    let name = unique("fg");
+    let backend = backend(&url, &name).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .endpoint_url(&url)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(backend.signup.bucket())
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The seed's attack: an upload whose metadata names the victim.
+    let upload = |key: &'static str, bytes: &'static [u8]| {
+        s3.put_object()
+            .bucket(backend.signup.bucket())
+            .key(key)
+            .metadata("email", "ana@example.com")
+            .metadata("username", "ana@example.com")
+            .content_type("image/jpeg")
+            .body(bytes.to_vec().into())
+            .send()
+    };
+    upload("signup/ben@example.com/photo.jpg", b"ben's face")
+        .await
+        .unwrap();
+    upload("signup/mallory@example.com/photo.jpg", b"mallory's face")
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket(backend.signup.bucket())
+        .key("signup/ben@example.com/photo.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("email"))
+            .map(String::as_str),
+        Some("ana@example.com"),
+        "the metadata is really there"
+    );
+
+    let mut w = common::ports::ports(&["ana@example.com", "ben@example.com"], 1_800_000_000_000);
+    w.ports.signup = backend.signup.clone();
+    w.ports.signin = backend.signin.clone();
+    let event = |key: &str| {
+        let mut record = aws_lambda_events::event::s3::S3EventRecord::default();
+        record.s3.object.key = Some(key.replace('@', "%40"));
+        let mut event = aws_lambda_events::event::s3::S3Event::default();
+        event.records = vec![record];
+        event
+    };
+    let indexed = index_faces(&event("signup/ben@example.com/photo.jpg"), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(indexed[0].username, "ben@example.com");
+    let refused = index_faces(&event("signup/mallory@example.com/photo.jpg"), &w.ports).await;
+    assert!(
+        matches!(refused, Err(BackendError::Rejected(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        w.table.rows(),
+        vec![(indexed[0].face_id.clone(), "ben@example.com".to_string())],
+        "a face was linked by the metadata"
     );
 }

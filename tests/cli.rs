@@ -335,9 +335,25 @@ fn the_demo_plays_a_morning_and_every_scene_ends_as_it_should() {
     };
     assert!(row("ana walks up").contains("GRANTED "), "{text}");
     assert!(row("a stranger walks up").contains("DENIED"), "{text}");
-    assert!(row("a still photo").contains("not sent"), "{text}");
+    // Liveness refuses the photo before any frame leaves the device: a denial all the same.
+    let still = row("a still photo");
+    assert!(
+        still.contains("DENIED") && still.contains("not_live"),
+        "{text}"
+    );
     assert!(row("network down").contains("GRANTED*"), "{text}");
     assert!(row("1 h later").contains("DENIED*"), "{text}");
+    // The script's clock is its own (100 ms a frame, however slow the machine): the late
+    // scene comes after the hour it waited, give or take the scenes around it.
+    let at = |scene: &str| -> f64 {
+        let time = row(scene).split_whitespace().next().unwrap().to_string();
+        time.trim_end_matches('s').parse().unwrap()
+    };
+    let late = at("1 h later") - at("network down");
+    assert!(
+        (3_601.0..3_700.0).contains(&late),
+        "{late} s between the two offline scenes"
+    );
     assert!(text.contains("relay locked"), "{text}");
 }
 

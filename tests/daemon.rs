@@ -1,67 +1,28 @@
 //! The daemon end to end on the embedded backend, with the replay camera, the simulated relay
-//! and an injected network outage: a morning at the door.
+//! and an injected network outage: a morning at the door; offline grace's threshold and door
+//! policy; a relay that refuses to unlock; AWS unreachable.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::door::{front_door, play, wait};
 use facegate::auth::DoorPolicy;
+use facegate::backend::aws::{AwsBackend, AwsConfig};
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::fault::Outage;
 use facegate::camera::FrameSource;
 use facegate::camera::replay::{Motion, ReplayCamera, Scene};
-use facegate::clock::ManualClock;
-use facegate::daemon::runtime::{self, Attempt, Daemon};
+use facegate::clock::{Clock, ManualClock};
+use facegate::daemon::runtime::{self, Daemon};
 use facegate::door::contact::ContactMonitor;
 use facegate::door::simulated::SimulatedRelay;
 use facegate::door::{LockState, SensorReading};
+use facegate::events::{DenyReason, Outcome};
 use facegate::store::audit::AuditKind;
-use facegate::vision::RuntimeKind;
-
-/// Plays `scenes` at 10 frames a second of manual time; returns the finished attempts.
-async fn play(daemon: &mut Daemon, clock: &ManualClock, scenes: Vec<Scene>) -> Vec<Attempt> {
-    let mut camera = ReplayCamera::new(scenes, Duration::ZERO, Arc::new(clock.clone()));
-    let mut attempts = Vec::new();
-    while let Ok(frame) = camera.next_frame() {
-        clock.advance_ms(100);
-        attempts.extend(daemon.on_frame(frame).await.unwrap());
-        attempts.extend(daemon.on_tick().await.unwrap());
-    }
-    attempts
-}
-
-/// Lets `ms` of manual time pass with ticks.
-async fn wait(daemon: &mut Daemon, clock: &ManualClock, ms: u64) {
-    for _ in 0..ms / 100 {
-        clock.advance_ms(100);
-        daemon.on_tick().await.unwrap();
-    }
-}
-
-/// A daemon at door "front" (staff only) with a simulated relay, and the relay's transitions.
-fn front_door(
-    backend: &EmbeddedBackend,
-    dir: &std::path::Path,
-    clock: &ManualClock,
-    outage: Outage,
-) -> (Daemon, Arc<std::sync::Mutex<Vec<LockState>>>) {
-    let relay = SimulatedRelay::new(None);
-    let transitions = relay.transitions();
-    let daemon = runtime::on_embedded_backend(
-        backend,
-        dir,
-        Box::new(relay),
-        Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        outage,
-    )
-    .unwrap();
-    (daemon, transitions)
-}
+use facegate::store::grants::Grant;
+use facegate::vision::{Embedding, RuntimeKind};
 
 #[tokio::test]
 async fn a_morning_at_the_door() {
@@ -78,6 +39,7 @@ async fn a_morning_at_the_door() {
         dir.path(),
         engine.clone(),
         &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
         Arc::new(clock.clone()),
     )
     .unwrap();
@@ -133,7 +95,7 @@ async fn a_morning_at_the_door() {
     // Ana, with another photo of her, walks up: one attempt, granted online, relay opens.
     let a = play(&mut daemon, &clock, vec![live(load(&ana, 2))]).await;
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].granted && a[0].online, "{a:?}");
+    assert!(a[0].granted() && a[0].online, "{a:?}");
     assert_eq!(a[0].user.as_deref(), Some("ana@example.com"));
     assert_eq!(a[0].relay, LockState::Unlocked);
     wait(&mut daemon, &clock, 8_000).await;
@@ -146,21 +108,22 @@ async fn a_morning_at_the_door() {
     // A stranger: denied, the door stays shut.
     let s = play(&mut daemon, &clock, vec![live(load(&stranger, 1))]).await;
     assert_eq!(s.len(), 1);
-    assert!(!s[0].granted);
+    assert!(!s[0].granted());
     assert_eq!(s[0].relay, LockState::Locked);
     wait(&mut daemon, &clock, 4_000).await;
 
-    // A still photo of Ana held up: refused by liveness, no attempt reaches the backend.
+    // A still photo of Ana held up: refused by liveness before anything reaches the backend,
+    // and that refusal is an attempt like any other: audited, with the next, longer cooldown.
     let still = Scene {
         image: Some(load(&ana, 2)),
-        frames: 12,
+        frames: 20,
         motion: Motion::Still,
     };
-    assert!(
-        play(&mut daemon, &clock, vec![still, nobody.clone()])
-            .await
-            .is_empty()
-    );
+    let refused = play(&mut daemon, &clock, vec![still, nobody.clone()]).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].outcome, Outcome::Denied(DenyReason::NotLive));
+    assert_eq!(refused[0].relay, LockState::Locked);
+    wait(&mut daemon, &clock, 10_000).await;
 
     // The network goes down: Ana, seen online minutes ago, opens by offline grace.
     outage.set(true);
@@ -171,7 +134,7 @@ async fn a_morning_at_the_door() {
     )
     .await;
     assert_eq!(o.len(), 1, "{o:?}");
-    assert!(o[0].granted && !o[0].online, "{o:?}");
+    assert!(o[0].granted() && !o[0].online, "{o:?}");
     wait(&mut daemon, &clock, 8_000).await;
     let check = daemon.revalidate_grants().await.unwrap();
     assert_eq!(
@@ -190,7 +153,7 @@ async fn a_morning_at_the_door() {
     )
     .await;
     assert_eq!(late.len(), 1);
-    assert!(!late[0].granted && !late[0].online, "{late:?}");
+    assert!(!late[0].granted() && !late[0].online, "{late:?}");
     assert!(late[0].reason.contains("grace"), "{}", late[0].reason);
     wait(&mut daemon, &clock, 4_000).await;
 
@@ -209,11 +172,18 @@ async fn a_morning_at_the_door() {
     );
     let d = play(&mut daemon, &clock, vec![nobody, live(load(&ana, 2))]).await;
     assert_eq!(d.len(), 1);
-    assert!(!d[0].granted && d[0].online, "{d:?}");
+    assert!(!d[0].granted() && d[0].online, "{d:?}");
 
-    // Every attempt is in the audit outbox, offline ones marked.
+    // Every attempt is in the audit outbox, offline ones marked, the refusal with its reason.
     let events = daemon.audit.pending(100).unwrap();
-    assert_eq!(events.len(), 5);
+    assert_eq!(events.len(), 6);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event.outcome.as_deref() == Some("not_live"))
+            .count(),
+        1
+    );
     assert_eq!(events.iter().filter(|e| !e.event.online).count(), 2);
     assert_eq!(events.iter().filter(|e| e.event.granted).count(), 2);
 }
@@ -229,6 +199,7 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
         dir.path(),
         Arc::new(std::sync::Mutex::new(engine)),
         &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
         Arc::new(clock.clone()),
     )
     .unwrap();
@@ -297,4 +268,304 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
             AuditKind::Closed
         ]
     );
+}
+
+/// Longer than the first two (escalating) cooldowns after a denial.
+const COOLDOWNS_MS: u64 = 15_000;
+
+/// An embedded backend with nobody enrolled, the face engine, and the face photos.
+struct Bench {
+    backend: EmbeddedBackend,
+    faces: std::path::PathBuf,
+    clock: ManualClock,
+    dir: tempfile::TempDir,
+}
+
+fn bench() -> Option<Bench> {
+    let faces = common::faces_dir()?;
+    let engine = common::engine(RuntimeKind::Ort)?;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000_000);
+    let backend = EmbeddedBackend::open(
+        dir.path(),
+        Arc::new(std::sync::Mutex::new(engine)),
+        &EmbeddedConfig::default(),
+        facegate::matching::MatchingConfig::default().rule(),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    Some(Bench {
+        backend,
+        faces,
+        clock,
+        dir,
+    })
+}
+
+impl Bench {
+    fn photo(&self, n: usize) -> image::RgbImage {
+        let person = &common::people(&self.faces, 1)[0];
+        image::open(common::photo(&self.faces, person, n))
+            .unwrap()
+            .to_rgb8()
+    }
+
+    /// The embedding of the face the daemon finds in `image` (its first, largest face).
+    fn embedding(&self, image: &image::RgbImage) -> Embedding {
+        let engine = self.backend.faces.engine();
+        let mut engine = engine.lock().unwrap();
+        let face = engine.detect(image).unwrap()[0].clone();
+        engine.describe(image, &face).unwrap().embedding
+    }
+
+    /// A grant for Ana, as her last online sign-in would have left it.
+    fn grant(&self, daemon: &Daemon, embedding: &Embedding, groups: &[&str]) {
+        daemon
+            .grants
+            .record(&Grant {
+                username: "ana@example.com".into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                online_at_ms: self.clock.now_ms(),
+                embedding: embedding.to_bytes(),
+                refresh_token: None,
+                // The tokens of that sign-in are good for another hour.
+                tokens_expire_at_secs: self.clock.now_secs() + 3600,
+            })
+            .unwrap();
+    }
+}
+
+fn live(image: image::RgbImage) -> Scene {
+    Scene {
+        image: Some(image),
+        frames: 8,
+        motion: Motion::Live,
+    }
+}
+
+/// A unit vector at exactly `cosine` to `e`.
+fn at_cosine(e: &Embedding, cosine: f32) -> Embedding {
+    let e = e.as_slice();
+    // A direction orthogonal to `e`: the axis `e` leans on least, minus its part along `e`.
+    let k = (0..e.len())
+        .min_by(|&a, &b| e[a].abs().total_cmp(&e[b].abs()))
+        .unwrap();
+    let mut u: Vec<f32> = e.iter().map(|x| -x * e[k]).collect();
+    u[k] += 1.0;
+    let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let sine = (1.0 - cosine * cosine).sqrt();
+    let v: Vec<f32> = e
+        .iter()
+        .zip(&u)
+        .map(|(a, b)| cosine * a + sine * b / norm)
+        .collect();
+    Embedding::from_raw(&v).unwrap()
+}
+
+#[tokio::test]
+async fn offline_matching_uses_the_stricter_offline_threshold() {
+    let Some(b) = bench() else { return };
+    let outage = Outage::default();
+    let (mut daemon, transitions) = front_door(&b.backend, b.dir.path(), &b.clock, outage.clone());
+    // Online, one enrolled face is matched at the decision rule's threshold for one face.
+    let online = daemon.matching.rule().threshold(1);
+    assert!(
+        daemon.offline.match_threshold > online,
+        "the default offline threshold {} is not stricter than online {online}",
+        daemon.offline.match_threshold
+    );
+    // A photo held still (liveness off here: it is tried elsewhere), so the frame the daemon
+    // judges is the photo itself and its similarity to a grant can be set exactly.
+    daemon.liveness.min_jitter = 0.0;
+    daemon.liveness.min_yaw_spread = 0.0;
+    let photo = b.photo(2);
+    let probe = b.embedding(&photo);
+    let held = || Scene {
+        image: Some(photo.clone()),
+        frames: 8,
+        motion: Motion::Still,
+    };
+    outage.set(true);
+    // Between the online and the offline threshold: a match online, not offline.
+    let between = (online + daemon.offline.match_threshold) / 2.0;
+    b.grant(&daemon, &at_cosine(&probe, between), &["staff"]);
+    let a = play(&mut daemon, &b.clock, vec![held()]).await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(!a[0].granted() && !a[0].online, "{a:?}");
+    // The reason carries the similarity the daemon measured: between the two thresholds.
+    let best: f32 = a[0]
+        .reason
+        .split("best ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("not a no-match denial: {}", a[0].reason));
+    assert!(
+        best > online && best < daemon.offline.match_threshold,
+        "the probe is at {best}, not between {online} and {}",
+        daemon.offline.match_threshold
+    );
+    assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
+    // The control: just above the offline threshold, the same face is let in offline.
+    wait(&mut daemon, &b.clock, COOLDOWNS_MS).await;
+    let above = daemon.offline.match_threshold + 0.05;
+    b.grant(&daemon, &at_cosine(&probe, above), &["staff"]);
+    let a = play(&mut daemon, &b.clock, vec![held()]).await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].granted() && !a[0].online, "{a:?}");
+}
+
+#[tokio::test]
+async fn offline_grants_obey_the_doors_policy() {
+    let Some(b) = bench() else { return };
+    let outage = Outage::default();
+    let (mut daemon, transitions) = front_door(&b.backend, b.dir.path(), &b.clock, outage.clone());
+    let photo = b.photo(2);
+    outage.set(true);
+    // Ana's grant says visitors; this door admits staff only.
+    b.grant(&daemon, &b.embedding(&photo), &["visitors"]);
+    let a = play(&mut daemon, &b.clock, vec![live(photo.clone())]).await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(!a[0].granted() && !a[0].online, "{a:?}");
+    assert!(a[0].reason.contains("not in a group"), "{}", a[0].reason);
+    assert_eq!(a[0].user.as_deref(), Some("ana@example.com"), "{a:?}");
+    assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
+    // A grant with no group at all opens nothing either.
+    wait(&mut daemon, &b.clock, COOLDOWNS_MS).await;
+    b.grant(&daemon, &b.embedding(&photo), &[]);
+    let a = play(&mut daemon, &b.clock, vec![live(photo.clone())]).await;
+    assert!(a.len() == 1 && !a[0].granted(), "{a:?}");
+    assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
+    // The control: with staff in her grant, the same face opens the door offline.
+    wait(&mut daemon, &b.clock, COOLDOWNS_MS).await;
+    b.grant(&daemon, &b.embedding(&photo), &["visitors", "staff"]);
+    let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
+    assert!(a.len() == 1 && a[0].granted() && !a[0].online, "{a:?}");
+    assert_eq!(
+        transitions.lock().unwrap().last(),
+        Some(&LockState::Unlocked)
+    );
+}
+
+#[tokio::test]
+async fn a_relay_that_refuses_to_unlock_is_driven_locked() {
+    let Some(b) = bench() else { return };
+    let outage = Outage::default();
+    let relay = common::relay::RefusingRelay::default();
+    let asked = relay.asked.clone();
+    let mut daemon = runtime::on_embedded_backend(
+        &b.backend,
+        b.dir.path(),
+        Box::new(relay),
+        Arc::new(b.clock.clone()),
+        "front",
+        DoorPolicy {
+            allowed_groups: vec!["staff".into()],
+        },
+        outage.clone(),
+    )
+    .unwrap();
+    let photo = b.photo(2);
+    outage.set(true);
+    b.grant(&daemon, &b.embedding(&photo), &["staff"]);
+    // Ana is let in (offline grace), and the relay refuses to open.
+    let mut camera =
+        ReplayCamera::new(vec![live(photo)], Duration::ZERO, Arc::new(b.clock.clone()));
+    let mut failed = None;
+    while let Ok(frame) = camera.next_frame() {
+        b.clock.advance_ms(100);
+        if let Err(e) = daemon.on_frame(frame).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let failed = failed.expect("the refused unlock is an error the service stops on");
+    assert!(failed.to_string().contains("relay"), "{failed}");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.first(),
+        Some(&LockState::Locked),
+        "locked at start: {asked:?}"
+    );
+    let unlock = asked
+        .iter()
+        .position(|s| *s == LockState::Unlocked)
+        .expect("an unlock was asked for");
+    assert_eq!(
+        asked[unlock + 1..].first(),
+        Some(&LockState::Locked),
+        "the refused unlock was not followed by a lock: {asked:?}"
+    );
+    assert_eq!(daemon.door.state(), LockState::Locked);
+}
+
+#[tokio::test]
+async fn with_aws_unreachable_the_daemon_decides_offline() {
+    let Some(b) = bench() else { return };
+    // Every AWS service behind one dead endpoint (nothing listens on port 1), no retries.
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "AKID", "secret", None, None, "test",
+        ))
+        .endpoint_url("http://127.0.0.1:1")
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let config = AwsConfig {
+        user_pool_id: "eu-west-1_Pool".into(),
+        client_id: "client".into(),
+        signin_bucket: "facegate-signin".into(),
+        signup_bucket: "facegate-signup".into(),
+        ..Default::default()
+    };
+    let aws = AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap();
+    let data = b.dir.path().join("device");
+    std::fs::create_dir(&data).unwrap();
+    let db = runtime::open_store(&data).unwrap();
+    let flow = aws
+        .device_flow(db.open_tree("aws/jwks").unwrap(), Arc::new(b.clock.clone()))
+        .unwrap();
+    let relay = SimulatedRelay::new(None);
+    let transitions = relay.transitions();
+    let mut daemon = runtime::assemble(
+        &db,
+        &data,
+        b.backend.faces.engine(),
+        flow,
+        Box::new(relay),
+        Arc::new(b.clock.clone()),
+        "front",
+        DoorPolicy {
+            allowed_groups: vec!["staff".into()],
+        },
+        "aws",
+    )
+    .unwrap();
+    let photo = b.photo(2);
+    b.grant(&daemon, &b.embedding(&photo), &["staff"]);
+    let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].granted() && !a[0].online, "not decided offline: {a:?}");
+    assert_eq!(
+        transitions.lock().unwrap().last(),
+        Some(&LockState::Unlocked)
+    );
+    assert_eq!(daemon.monitor.health().backend, "offline");
+    let audited = daemon.audit.pending(10).unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.event.granted && !e.event.online && e.event.backend == "aws"),
+        "{audited:?}"
+    );
+    // A stranger is refused offline, and the door stays as the grant left it.
+    wait(&mut daemon, &b.clock, 8_000).await;
+    let stranger = common::people(&b.faces, 8).pop().unwrap();
+    let s = image::open(common::photo(&b.faces, &stranger, 1))
+        .unwrap()
+        .to_rgb8();
+    let d = play(&mut daemon, &b.clock, vec![live(s)]).await;
+    assert!(d.len() == 1 && !d[0].granted() && !d[0].online, "{d:?}");
+    assert_eq!(transitions.lock().unwrap().last(), Some(&LockState::Locked));
 }

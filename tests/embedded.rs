@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use facegate::auth::DoorPolicy;
+use facegate::auth::jwt::JwtError;
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::triggers::{self, params};
 use facegate::backend::{AuthStep, BackendError, FaceIndex, IdentityProvider, ObjectStore, Tokens};
@@ -30,6 +31,7 @@ fn open(dir: &Path, clock: &ManualClock) -> Option<EmbeddedBackend> {
             dir,
             Arc::new(Mutex::new(engine)),
             &EmbeddedConfig::default(),
+            facegate::matching::MatchingConfig::default().rule(),
             Arc::new(clock.clone()),
         )
         .unwrap(),
@@ -144,10 +146,10 @@ async fn the_right_people_get_in_and_no_one_else() {
     let flow = w.backend.device_flow();
     // Enrolled, a different photo, identified 1:N.
     let d = flow
-        .authenticate(photo(&w, 0, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 0, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     assert_eq!(d.user.as_deref(), Some(email(&w, 0).as_str()));
     assert!(d.similarity.unwrap() >= 0.363);
     assert_eq!(
@@ -156,28 +158,38 @@ async fn the_right_people_get_in_and_no_one_else() {
     );
     // Claimed username, right face.
     let d = flow
-        .authenticate(photo(&w, 1, 2), Some(&email(&w, 1)), "front", &staff())
+        .authenticate(
+            vec![photo(&w, 1, 2)],
+            Some(&email(&w, 1)),
+            "front",
+            &staff(),
+        )
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     // A stranger.
     let d = flow
-        .authenticate(photo(&w, 4, 1), None, "front", &staff())
+        .authenticate(vec![photo(&w, 4, 1)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted, "{d:?}");
+    assert!(!d.granted(), "{d:?}");
     // A stranger claiming an enrolled user's name.
     let d = flow
-        .authenticate(photo(&w, 4, 1), Some(&email(&w, 0)), "front", &staff())
+        .authenticate(
+            vec![photo(&w, 4, 1)],
+            Some(&email(&w, 0)),
+            "front",
+            &staff(),
+        )
         .await
         .unwrap();
-    assert!(!d.granted, "{d:?}");
+    assert!(!d.granted(), "{d:?}");
     // Enrolled, but not in a group this door admits.
     let d = flow
-        .authenticate(photo(&w, 2, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 2, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted);
+    assert!(!d.granted());
     assert!(d.reason.contains("not in a group"), "{}", d.reason);
     // Disabled.
     w.backend
@@ -185,10 +197,10 @@ async fn the_right_people_get_in_and_no_one_else() {
         .update(&email(&w, 1), |u| u.enabled = false)
         .unwrap();
     let d = flow
-        .authenticate(photo(&w, 1, 2), None, "front", &staff())
+        .authenticate(vec![photo(&w, 1, 2)], None, "front", &staff())
         .await
         .unwrap();
-    assert!(!d.granted, "a disabled user got in: {d:?}");
+    assert!(!d.granted(), "a disabled user got in: {d:?}");
 }
 
 #[tokio::test]
@@ -296,6 +308,7 @@ async fn oversized_and_late_and_early_frames_are_refused() {
     event.request.private_challenge_parameters = [
         (params::UPLOAD_KEY.to_string(), key.to_string()),
         (params::NONCE.to_string(), "planted".to_string()),
+        (params::VERDICT_ID.to_string(), "planted".to_string()),
         (params::ISSUED_AT.to_string(), w.clock.now_ms().to_string()),
     ]
     .into_iter()
@@ -312,6 +325,11 @@ async fn oversized_and_late_and_early_frames_are_refused() {
         .request
         .private_challenge_parameters
         .insert(params::NONCE.to_string(), "fresh".to_string());
+    // A challenge of its own: its verdict is filed apart from the planted one's.
+    event
+        .request
+        .private_challenge_parameters
+        .insert(params::VERDICT_ID.to_string(), "fresh".to_string());
     event.request.private_challenge_parameters.insert(
         params::ISSUED_AT.to_string(),
         (w.clock.now_ms() - 1).to_string(),
@@ -512,10 +530,10 @@ async fn users_faces_and_keys_survive_a_restart() {
     );
     let d = backend
         .device_flow()
-        .authenticate(probe, None, "front", &staff())
+        .authenticate(vec![probe], None, "front", &staff())
         .await
         .unwrap();
-    assert!(d.granted, "{d:?}");
+    assert!(d.granted(), "{d:?}");
     assert_eq!(d.user.as_deref(), Some("ana@example.com"));
 }
 
@@ -541,8 +559,8 @@ async fn a_rotated_signing_key_replaces_the_old_one_and_its_tokens_stop_verifyin
     let flow = reopened.device_flow();
     let verdict = flow.verify_tokens(&old.id_token, &old.access_token).await;
     assert!(
-        !matches!(verdict, Ok(Ok(_))),
-        "a token signed with the old key must not verify"
+        matches!(verdict, Ok(Err(JwtError::UnknownKey(ref kid))) if *kid == old_kid),
+        "a token signed with the old key must be refused as of an unknown key: {verdict:?}"
     );
     let renewed = reopened
         .pool
@@ -554,4 +572,183 @@ async fn a_rotated_signing_key_replaces_the_old_one_and_its_tokens_stop_verifyin
             .await,
         Ok(Ok(_))
     ));
+}
+
+/// One full session answered with a stranger's face until the pool ends it; returns how many
+/// answers were given.
+async fn wrong_session(w: &World, user: &str) -> usize {
+    let pool = &w.backend.pool;
+    let (mut session, mut key) = challenge(w, user).await;
+    for answers in 1.. {
+        upload(w, &key, 4, 1).await;
+        match pool.respond_to_challenge(user, &session, &key).await {
+            Ok(AuthStep::Challenge {
+                session: s,
+                parameters,
+            }) => {
+                session = s;
+                key = parameters[params::UPLOAD_KEY].clone();
+            }
+            Err(BackendError::Denied(_)) => return answers,
+            other => panic!("a stranger's face: {other:?}"),
+        }
+    }
+    unreachable!()
+}
+
+/// The right face, answered in a fresh session: granted or not.
+async fn right_face(w: &World, user: &str) -> bool {
+    let (session, key) = challenge(w, user).await;
+    upload(w, &key, 0, 2).await;
+    matches!(
+        w.backend
+            .pool
+            .respond_to_challenge(user, &session, &key)
+            .await,
+        Ok(AuthStep::Tokens(_))
+    )
+}
+
+#[tokio::test]
+async fn a_user_with_too_many_failed_answers_is_locked_out_for_a_while() {
+    let Some(w) = world().await else { return };
+    let user = email(&w, 0);
+    let limit = EmbeddedConfig::default().lockout_failures;
+    // Someone talking to the pool directly (no door in between) tries a stranger's face.
+    let mut failed = 0;
+    while failed < limit {
+        failed += wrong_session(&w, &user).await;
+        w.clock.advance_ms(1_000);
+    }
+    assert!(failed >= limit);
+    // Locked: even the right face is refused, with the same answer as a wrong one.
+    assert!(!right_face(&w, &user).await, "a locked-out user got in");
+    let (session, key) = challenge(&w, &user).await;
+    upload(&w, &key, 0, 2).await;
+    match w
+        .backend
+        .pool
+        .respond_to_challenge(&user, &session, &key)
+        .await
+    {
+        Ok(AuthStep::Challenge { parameters, .. }) => {
+            assert!(
+                parameters.contains_key(params::UPLOAD_KEY),
+                "the usual shape"
+            )
+        }
+        other => panic!("a locked-out answer has the shape of a wrong one: {other:?}"),
+    }
+    // Other users are not affected.
+    let other = email(&w, 1);
+    let (session, key) = challenge(&w, &other).await;
+    upload(&w, &key, 1, 2).await;
+    assert!(matches!(
+        w.backend
+            .pool
+            .respond_to_challenge(&other, &session, &key)
+            .await,
+        Ok(AuthStep::Tokens(_))
+    ));
+    // Once the failures age out of the window, the right face gets in again; trying while
+    // locked did not extend the lockout.
+    let window_ms = EmbeddedConfig::default().lockout_window_secs * 1000;
+    w.clock.advance_ms(window_ms);
+    assert!(right_face(&w, &user).await, "the lockout ends");
+}
+
+/// Every byte of every file under `dir`, but the sealing key's.
+fn raw_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(raw_files(&path));
+        } else if path.file_name() != Some(std::ffi::OsStr::new("secret.key")) {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_face_index_and_signing_key_are_sealed_on_disk() {
+    use facegate::backend::embedded::tokens::{Issuer, TokenSigner};
+    use std::os::unix::fs::PermissionsExt;
+    let Some(faces) = common::faces_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let clock = ManualClock::at(START_MS);
+    let Some(backend) = open(&data, &clock) else {
+        return;
+    };
+    let people = common::people(&faces, 8);
+    let (mut photo, mut enrolled) = (Vec::new(), false);
+    for person in &people {
+        photo = std::fs::read(common::photo(&faces, person, 1)).unwrap();
+        if backend
+            .enroll(
+                "ana@example.com",
+                "Ana",
+                &[photo.clone()],
+                &["staff".into()],
+            )
+            .await
+            .is_ok()
+        {
+            enrolled = true;
+            break;
+        }
+    }
+    assert!(enrolled, "nobody enrollable among {people:?}");
+    // What enrollment stores, computed again (deterministic: asked twice, same bytes).
+    let embedding = backend.faces.enrollable_embedding(&photo).await.unwrap();
+    let again = backend.faces.enrollable_embedding(&photo).await.unwrap();
+    let plain = embedding.to_bytes();
+    assert_eq!(plain, again.to_bytes(), "the embedding is not reproducible");
+    let published = backend.pool.jwks();
+    backend.flush().unwrap();
+    drop(backend);
+
+    // The sealing key is private, and so is the directory.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("secret.key")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    // No file holds the embedding (any 32 of its bytes) in the clear.
+    let needles: Vec<&[u8]> = plain.chunks(32).filter(|c| c.len() == 32).collect();
+    for (path, bytes) in raw_files(&data) {
+        for needle in &needles {
+            assert!(
+                !bytes.windows(32).any(|w| w == *needle),
+                "{} holds the face embedding in the clear",
+                path.display()
+            );
+        }
+    }
+    // No stored value holds the signing key: no 32 bytes of any value sign for the published
+    // key. (The sled files are scanned value by value: every tree, every record.)
+    let db = sled::open(data.join("backend.sled")).unwrap();
+    let issuer = Issuer {
+        issuer: String::new(),
+        client_id: String::new(),
+        token_validity_secs: 0,
+    };
+    let mut values = 0;
+    for name in db.tree_names() {
+        for entry in db.open_tree(&name).unwrap().iter() {
+            let (_, value) = entry.unwrap();
+            values += 1;
+            for window in value.windows(32) {
+                let signer = TokenSigner::from_secret(window, issuer.clone());
+                assert!(
+                    signer.is_none_or(|s| s.jwks().keys[0].kid != published.keys[0].kid),
+                    "the signing key is stored in the clear in tree {:?}",
+                    String::from_utf8_lossy(&name)
+                );
+            }
+        }
+    }
+    assert!(values >= 3, "only {values} records: the scan saw nothing");
 }

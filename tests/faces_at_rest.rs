@@ -109,10 +109,10 @@ async fn no_photo_can_be_carved_from_the_store_after_enrollments_and_sign_ins() 
     for (person, _) in &people {
         let frame = std::fs::read(common::photo(&faces, person, 2)).unwrap();
         let decision = flow
-            .authenticate(frame, None, "front", &staff())
+            .authenticate(vec![frame], None, "front", &staff())
             .await
             .unwrap();
-        granted += decision.granted as usize;
+        granted += decision.granted() as usize;
         clock.advance_ms(5_000);
     }
     assert!(granted >= 2, "the sign-ins worked ({granted} granted)");
@@ -215,11 +215,11 @@ async fn an_upgrade_rewrites_an_old_store_without_its_plaintext_photos_and_loses
     let probe = std::fs::read(common::photo(&faces, &person, 2)).unwrap();
     let decision = backend
         .device_flow()
-        .authenticate(probe, None, "front", &staff())
+        .authenticate(vec![probe], None, "front", &staff())
         .await
         .unwrap();
     assert!(
-        decision.granted,
+        decision.granted(),
         "the user survived the upgrade: {decision:?}"
     );
     backend.flush().unwrap();

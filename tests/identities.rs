@@ -79,10 +79,10 @@ async fn deleting_a_person_removes_every_trace_and_their_name_does_not_revive_ol
     let frame = std::fs::read(common::photo(&faces, &people[0].0, 2)).unwrap();
     let decision = backend
         .device_flow()
-        .authenticate(frame, None, "front", &staff())
+        .authenticate(vec![frame], None, "front", &staff())
         .await
         .unwrap();
-    assert!(decision.granted, "{decision:?}");
+    assert!(decision.granted(), "{decision:?}");
     let refresh = decision.refresh_token.clone().expect("a refresh token");
     // The door keeps an offline grant for Ana, as the daemon does after an online success.
     {
@@ -280,7 +280,7 @@ async fn a_username_with_a_plus_is_enrolled_with_its_face() {
     let frame = std::fs::read(common::photo(&faces, &person, 2)).unwrap();
     let decision = backend
         .device_flow()
-        .authenticate(frame, None, "front", &staff())
+        .authenticate(vec![frame], None, "front", &staff())
         .await;
     assert_eq!(decision.unwrap().user.as_deref(), Some(user));
 }
@@ -313,6 +313,9 @@ impl FaceIndex for BreaksHalfway {
     }
     async fn delete_faces(&self, ids: &[String]) -> Result<(), BackendError> {
         self.inner.delete_faces(ids).await
+    }
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        self.inner.face_count().await
     }
 }
 

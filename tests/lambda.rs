@@ -1,172 +1,29 @@
 //! The trigger Lambda's dispatch, fed the JSON documents Cognito and S3 send (shapes from the
-//! AWS developer guide), over in-memory services: a full define → create → verify → define
-//! round trip grants for the right face, and the attacks of SECURITY.md are refused.
+//! AWS developer guide), over the in-memory ports of `tests/common/ports.rs` (a bucket that
+//! keeps whole seconds, as S3 does): a full define → create → verify → define round trip grants
+//! for the right face, and the attacks of docs/security.md are refused.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+mod common;
 
-use async_trait::async_trait;
+use std::collections::HashMap;
+
+use common::ports::Ports;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
-use facegate::backend::triggers::{TriggerConfig, TriggerPorts};
-use facegate::backend::{
-    BackendError, Directory, FaceIndex, FaceMatch, FaceRecord, ObjectInfo, ObjectStore, UserLookup,
-};
-use facegate::clock::{Clock, ManualClock};
+use facegate::backend::triggers::TriggerConfig;
+use facegate::backend::{BackendError, ObjectStore};
 use serde_json::{Value, json};
 
-/// A bucket in memory, stamping uploads with the test clock.
-struct Bucket {
-    objects: Mutex<HashMap<String, (Vec<u8>, ObjectInfo)>>,
-    clock: ManualClock,
-}
+/// The first Create runs at this instant, on a whole second.
+const START_MS: u64 = 1_800_000_000_000;
 
-#[async_trait]
-impl ObjectStore for Bucket {
-    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BackendError> {
-        let info = ObjectInfo {
-            size: bytes.len() as u64,
-            uploaded_at_ms: self.clock.now_ms(),
-            content_type: content_type.into(),
-        };
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.into(), (bytes, info));
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .get(key)
-            .map(|(b, _)| b.clone()))
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BackendError> {
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .get(key)
-            .map(|(_, i)| i.clone()))
-    }
-    async fn delete(&self, key: &str) -> Result<(), BackendError> {
-        self.objects.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
+/// How long after its challenge a frame is uploaded in these tests: often within the same
+/// second, so the bucket (whole seconds, as S3) stamps it before the challenge's issue time.
+const UPLOAD_DELAY_MS: u64 = 100;
 
-/// A face index where a "face" is the photo's bytes: a frame matches the faces indexed from
-/// identical bytes (the real matching is tested elsewhere; here only the wiring matters).
-#[derive(Default)]
-struct Faces(Mutex<Vec<(String, Vec<u8>)>>);
-
-#[async_trait]
-impl FaceIndex for Faces {
-    async fn index_face(&self, image: &[u8], _external: &str) -> Result<String, BackendError> {
-        let mut faces = self.0.lock().unwrap();
-        let id = format!("face-{}", faces.len() + 1);
-        faces.push((id.clone(), image.to_vec()));
-        Ok(id)
-    }
-    async fn search_by_image(
-        &self,
-        image: &[u8],
-        _max: usize,
-    ) -> Result<Vec<FaceMatch>, BackendError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, bytes)| bytes == image)
-            .map(|(id, _)| FaceMatch {
-                face_id: id.clone(),
-                similarity: 99.0,
-            })
-            .collect())
-    }
-    async fn compare(&self, a: &[u8], b: &[u8]) -> Result<f32, BackendError> {
-        Ok(if a == b { 99.0 } else { 0.0 })
-    }
-    async fn delete_faces(&self, ids: &[String]) -> Result<(), BackendError> {
-        self.0.lock().unwrap().retain(|(id, _)| !ids.contains(id));
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Table(Mutex<HashMap<String, String>>);
-
-#[async_trait]
-impl Directory for Table {
-    async fn put_face(&self, r: FaceRecord) -> Result<(), BackendError> {
-        self.0.lock().unwrap().insert(r.face_id, r.username);
-        Ok(())
-    }
-    async fn user_of_face(&self, id: &str) -> Result<Option<String>, BackendError> {
-        Ok(self.0.lock().unwrap().get(id).cloned())
-    }
-    async fn faces_of_user(&self, user: &str) -> Result<Vec<String>, BackendError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, u)| *u == user)
-            .map(|(f, _)| f.clone())
-            .collect())
-    }
-    async fn delete_face(&self, id: &str) -> Result<(), BackendError> {
-        self.0.lock().unwrap().remove(id);
-        Ok(())
-    }
-}
-
-struct Pool(HashSet<String>);
-
-#[async_trait]
-impl UserLookup for Pool {
-    async fn user_exists(&self, user: &str) -> Result<bool, BackendError> {
-        Ok(self.0.contains(user))
-    }
-}
-
-struct World {
-    ports: TriggerPorts,
-    signin: Arc<Bucket>,
-    signup: Arc<Bucket>,
-    clock: ManualClock,
-}
+type World = Ports;
 
 fn world() -> World {
-    let clock = ManualClock::at(1_800_000_000_000);
-    let bucket = || {
-        Arc::new(Bucket {
-            objects: Mutex::default(),
-            clock: clock.clone(),
-        })
-    };
-    let (signin, signup) = (bucket(), bucket());
-    let ports = TriggerPorts {
-        signin: signin.clone(),
-        signup: signup.clone(),
-        faces: Arc::new(Faces::default()),
-        directory: Arc::new(Table::default()),
-        users: Arc::new(Pool(
-            ["ana@example.com", "ben@example.com"]
-                .map(String::from)
-                .into(),
-        )),
-        clock: Arc::new(clock.clone()),
-        config: TriggerConfig::default(),
-    };
-    World {
-        ports,
-        signin,
-        signup,
-        clock,
-    }
+    common::ports::ports(&["ana@example.com", "ben@example.com"], START_MS)
 }
 
 /// The common header Cognito puts on every trigger event.
@@ -328,17 +185,8 @@ async fn the_attacks_are_refused() {
         .unwrap()
         .parse::<u64>()
         .unwrap();
-    let stale = ObjectInfo {
-        size: 10,
-        uploaded_at_ms: issued - 1_000,
-        content_type: "image/jpeg".into(),
-    };
-    w.signin
-        .objects
-        .lock()
-        .unwrap()
-        .insert(key.clone(), (b"ana's face".to_vec(), stale));
-    w.clock.advance_ms(100);
+    w.signin.plant(&key, b"ana's face".to_vec(), issued - 1_000);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     assert!(
         !verify(&w, ANA, &private, &key).await,
         "uploaded before the challenge"
@@ -359,7 +207,7 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    w.clock.advance_ms(100);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     w.signin
         .put(&key2, b"ben's face".to_vec(), "image/jpeg")
         .await
@@ -373,7 +221,7 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    w.clock.advance_ms(100);
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
     w.signin
         .put(&key3, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -399,8 +247,10 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
+    // A second past expiry; just past it is a defect, tried by
+    // `a_frame_uploaded_just_after_its_challenge_expired_is_refused`.
     w.clock
-        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1);
+        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1_000);
     w.signin
         .put(&key4, b"ana's face".to_vec(), "image/jpeg")
         .await
@@ -444,8 +294,11 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         .await
         .unwrap();
     let out = dispatch(s3_put("facegate-signup", key), &w.ports).await;
-    assert!(out.is_err(), "{out:?}");
-    // A photo outside the sign-up prefix is not indexed either.
+    assert!(
+        matches!(out, Err(LambdaError::Backend(BackendError::Rejected(ref why))) if why.contains("no user mallory@example.com")),
+        "{out:?}"
+    );
+    // A photo outside the sign-up prefix is not indexed either, even for a real user.
     w.signup
         .put(
             "elsewhere/ana@example.com/x.jpg",
@@ -459,7 +312,23 @@ async fn self_sign_up_is_refused_and_the_user_link_comes_only_from_the_admin_key
         &w.ports,
     )
     .await;
-    assert!(out.is_err(), "{out:?}");
+    assert!(
+        matches!(out, Err(LambdaError::Backend(BackendError::Rejected(ref why))) if why.contains("not under the sign-up prefix")),
+        "{out:?}"
+    );
+    // Nor one a level deeper, which could smuggle another user's name into the path.
+    let nested = "signup/mallory@example.com/ana@example.com/x.jpg";
+    w.signup
+        .put(nested, b"x".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let out = dispatch(s3_put("facegate-signup", nested), &w.ports).await;
+    assert!(
+        matches!(out, Err(LambdaError::Backend(BackendError::Rejected(_)))),
+        "{out:?}"
+    );
+    assert!(w.faces.ids().is_empty(), "a refused photo was indexed");
+    assert!(w.table.rows().is_empty(), "a refused photo was linked");
 
     let unknown = dispatch(json!({"hello": "world"}), &w.ports).await;
     assert!(matches!(unknown, Err(LambdaError::Unsupported(_))));
@@ -482,6 +351,7 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
         ("FACEGATE_SIGNUP_BUCKET", "up"),
         ("FACEGATE_COLLECTION_ID", "facegate"),
         ("FACEGATE_FACES_TABLE", "faces"),
+        ("FACEGATE_LEDGER_TABLE", "ledger"),
         ("FACEGATE_MATCH_THRESHOLD", "97.5"),
     ]
     .into();
@@ -498,4 +368,236 @@ fn the_lambda_reads_its_settings_from_the_environment_and_names_what_is_missing(
     })
     .unwrap_err();
     assert!(err.contains("FACEGATE_FACES_TABLE"), "{err}");
+}
+
+/// The private parameters and upload key of a fresh challenge for `user`.
+async fn challenge(w: &World, user: &str) -> (Value, String) {
+    let c = create(w, user).await;
+    let key = c["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (c["privateChallengeParameters"].clone(), key)
+}
+
+#[tokio::test]
+async fn every_face_of_a_user_counts_and_a_user_with_no_face_gets_a_clean_wrong() {
+    let w = world();
+    // Ana enrolled from two photos: two FaceIds. The seed kept only the last one.
+    enroll(&w, ANA, b"ana, first photo").await;
+    let key = format!("signup/{ANA}/photo-2.jpg");
+    w.signup
+        .put(&key, b"ana, second photo".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    dispatch(s3_put("facegate-signup", &key), &w.ports)
+        .await
+        .unwrap();
+    assert_eq!(w.table.rows().len(), 2, "{:?}", w.table.rows());
+    for frame in [&b"ana, first photo"[..], b"ana, second photo"] {
+        let (private, key) = challenge(&w, ANA).await;
+        w.clock.advance_ms(UPLOAD_DELAY_MS);
+        w.signin
+            .put(&key, frame.to_vec(), "image/jpeg")
+            .await
+            .unwrap();
+        assert!(
+            verify(&w, ANA, &private, &key).await,
+            "a frame like {:?} is refused",
+            String::from_utf8_lossy(frame)
+        );
+    }
+    // Ben is in the pool but has no face: a plain "wrong", not an error, whatever he sends.
+    let ben = "ben@example.com";
+    let (private, key) = challenge(&w, ben).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"ana, first photo".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(!verify(&w, ben, &private, &key).await);
+}
+
+#[tokio::test]
+async fn every_backend_error_answers_wrong_and_is_logged() {
+    let logs = common::ports::LogBuffer::global();
+    // A user of its own, so that only this test's log lines name them.
+    const CY: &str = "cy@example.com";
+    let w = common::ports::ports(&[CY], START_MS);
+    enroll(&w, CY, b"cy's face").await;
+    let errors = [
+        BackendError::Unavailable("network down".into()),
+        BackendError::Throttled("slow down".into()),
+        BackendError::Denied("access denied".into()),
+        BackendError::Internal("broken".into()),
+    ];
+    // The control: with nothing failing, this exact answer is right; it names the operations
+    // Verify calls, each of which is then broken in turn.
+    let (private, key) = challenge(&w, CY).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"cy's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    w.faults.take_calls();
+    assert!(verify(&w, CY, &private, &key).await, "the control failed");
+    let called = w.faults.take_calls();
+    for op in [
+        "signin.head",
+        "signin.get",
+        "faces.search",
+        "directory.faces_of_user",
+    ] {
+        assert!(
+            called.iter().any(|c| c == op),
+            "Verify never called {op}: {called:?}"
+        );
+    }
+    for op in &called {
+        for error in &errors {
+            let (private, key) = challenge(&w, CY).await;
+            w.clock.advance_ms(UPLOAD_DELAY_MS);
+            w.signin
+                .put(&key, b"cy's face".to_vec(), "image/jpeg")
+                .await
+                .unwrap();
+            let mark = logs.mark();
+            w.faults.fail(op, error.clone());
+            let event = cognito(
+                "VerifyAuthChallengeResponse_Authentication",
+                CY,
+                json!({
+                    "userAttributes": attributes(CY),
+                    "privateChallengeParameters": private,
+                    "challengeAnswer": key,
+                    "userNotFound": false
+                }),
+                json!({"answerCorrect": null}),
+            );
+            let out = dispatch(event, &w.ports).await;
+            w.faults.clear();
+            let out = out.unwrap_or_else(|e| panic!("{op} failing with {error:?}: {e}"));
+            assert_eq!(
+                out["response"]["answerCorrect"],
+                json!(false),
+                "{op} failing with {error:?} was answered right"
+            );
+            let lines = logs.lines_since(mark, &format!("user={CY}"));
+            assert!(
+                !lines.is_empty(),
+                "{op} failing with {error:?} left no log line naming the user"
+            );
+            assert!(
+                lines.iter().any(|l| l.contains(&error.to_string())),
+                "{op} failing with {error:?}: the error is not in the log: {lines:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_uploaded_in_the_same_second_as_its_challenge_is_accepted() {
+    // Create runs 250 ms into a second; the frame arrives 400 ms later, in the same second,
+    // and the bucket stamps it with the start of that second, as S3 does.
+    let w = common::ports::ports(&[ANA], START_MS + 250);
+    enroll(&w, ANA, b"ana's face").await;
+    let (private, key) = challenge(&w, ANA).await;
+    w.clock.advance_ms(400);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(
+        verify(&w, ANA, &private, &key).await,
+        "the right face, uploaded 400 ms after its challenge, was refused"
+    );
+    // The whole-second stamp must not let a frame from the second before pass.
+    let (private, key) = challenge(&w, ANA).await;
+    let issued: u64 = private["issuedAtMs"].as_str().unwrap().parse().unwrap();
+    w.signin
+        .plant(&key, b"ana's face".to_vec(), issued / 1000 * 1000 - 1);
+    w.clock.advance_ms(100);
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "planted a second early"
+    );
+}
+
+#[tokio::test]
+async fn a_frame_uploaded_just_after_its_challenge_expired_is_refused() {
+    let w = common::ports::ports(&[ANA], START_MS + 250);
+    enroll(&w, ANA, b"ana's face").await;
+    let (private, key) = challenge(&w, ANA).await;
+    w.clock
+        .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1);
+    w.signin
+        .put(&key, b"ana's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "uploaded 1 ms after the challenge expired"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_services_reject_is_answered_wrong_and_logged_as_itself() {
+    let logs = common::ports::LogBuffer::global();
+    const DEE: &str = "dee@example.com";
+    let w = common::ports::ports(&[DEE], START_MS);
+    enroll(&w, DEE, b"dee's face").await;
+    // A frame with no usable face is an answer: "wrong", logged as such.
+    let rejected = BackendError::Rejected("bad request".into());
+    for op in [
+        "faces.search",
+        "signin.head",
+        "signin.get",
+        "ledger.verdict",
+    ] {
+        let (private, key) = challenge(&w, DEE).await;
+        w.clock.advance_ms(UPLOAD_DELAY_MS);
+        w.signin
+            .put(&key, b"dee's face".to_vec(), "image/jpeg")
+            .await
+            .unwrap();
+        let mark = logs.mark();
+        w.faults.fail(op, rejected.clone());
+        let correct = verify(&w, DEE, &private, &key).await;
+        w.faults.clear();
+        assert!(!correct, "{op} rejected, answered right");
+        let lines = logs.lines_since(mark, &format!("user={DEE}"));
+        let expected = if op == "faces.search" {
+            "no usable face".to_string()
+        } else {
+            rejected.to_string()
+        };
+        assert!(
+            lines.iter().any(|l| l.contains(&expected)),
+            "{op}: {expected:?} is not in the log: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_directory_lookup_is_logged_as_itself_not_as_no_face() {
+    let logs = common::ports::LogBuffer::global();
+    const EVE: &str = "eve@example.com";
+    let w = common::ports::ports(&[EVE], START_MS);
+    enroll(&w, EVE, b"eve's face").await;
+    let (private, key) = challenge(&w, EVE).await;
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"eve's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let rejected = BackendError::Rejected("ValidationException".into());
+    w.faults.fail("directory.faces_of_user", rejected.clone());
+    let mark = logs.mark();
+    assert!(!verify(&w, EVE, &private, &key).await);
+    w.faults.clear();
+    let lines = logs.lines_since(mark, &format!("user={EVE}"));
+    assert!(
+        lines.iter().any(|l| l.contains(&rejected.to_string())),
+        "the directory's error is not in the log: {lines:?}"
+    );
 }

@@ -10,11 +10,23 @@ use std::time::{Duration, Instant};
 
 /// One HTTP/1.1 GET; returns the status code and the body.
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    request(addr, "GET", path)
+}
+
+/// One HTTP/1.1 request with `method` (and a small body for those that carry one).
+fn request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let body = if method == "GET" {
+        ""
+    } else {
+        "state=unlocked"
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut response = String::new();
@@ -22,6 +34,17 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let status = response.split(' ').nth(1)?.parse().ok()?;
     let body = response.split_once("\r\n\r\n")?.1.to_string();
     Some((status, body))
+}
+
+/// The sum of every sample of `name` (all label sets).
+fn total(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The value of the first sample whose line starts with `series` (name and labels).
@@ -117,10 +140,22 @@ fn health_and_metrics_follow_a_granted_sign_in() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(sample(&metrics, granted), Some(1.0));
+    // Counts, not instants: on a slow machine a first look may be refused and retried, so
+    // the test checks that the counters agree with each other rather than that each is 1.
+    let attempts = total(&metrics, "facegate_attempts_total");
+    let granted_count = sample(&metrics, granted).unwrap();
+    assert!(
+        (1.0..=attempts).contains(&granted_count),
+        "{granted_count} granted of {attempts}"
+    );
+    assert!(
+        attempts <= 3.0,
+        "{attempts} attempts for one person walking up once"
+    );
     assert_eq!(
         sample(&metrics, "facegate_face_to_relay_seconds_count"),
-        Some(1.0)
+        Some(attempts),
+        "one face-to-relay time per attempt"
     );
     assert!(
         sample(
@@ -128,14 +163,24 @@ fn health_and_metrics_follow_a_granted_sign_in() {
             r#"facegate_inference_seconds_count{stage="detect"}"#
         )
         .unwrap()
-            >= 1.0
+            >= 5.0,
+        "liveness needs several detected frames"
     );
-    assert_eq!(
-        sample(
-            &metrics,
-            r#"facegate_inference_seconds_count{stage="embed"}"#
-        ),
-        Some(1.0)
+    // Every tracked frame is embedded (a track is one person), so: at least one embedding
+    // per attempt, and never more than the faces detected.
+    let embedded = sample(
+        &metrics,
+        r#"facegate_inference_seconds_count{stage="embed"}"#,
+    )
+    .unwrap();
+    let detected = sample(
+        &metrics,
+        r#"facegate_inference_seconds_count{stage="detect"}"#,
+    )
+    .unwrap();
+    assert!(
+        (attempts..=detected).contains(&embedded),
+        "{embedded} embeddings for {attempts} attempts and {detected} detections"
     );
     assert!(sample(&metrics, "facegate_camera_frames_total").unwrap() >= 10.0);
     assert_eq!(
@@ -167,6 +212,7 @@ async fn idle_clients_are_bounded_and_cut_off() {
     tokio::spawn(http::serve(listener, monitor));
 
     // Eight clients that connect and say nothing hold every slot...
+    let connected = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..8 {
         idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
@@ -185,21 +231,93 @@ async fn idle_clients_are_bounded_and_cut_off() {
         "over the limit: {read:?}"
     );
 
-    // The idle ones are cut off at the request deadline (5 s), freeing their slots.
-    let started = Instant::now();
+    // The idle ones are cut off at the request deadline (5 s after each connected), freeing
+    // their slots: not before (the deadline is not shorter), and not much after (a window
+    // wide enough for a busy machine).
+    let mut closed_after = Vec::new();
     for stream in &mut idle {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await;
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
         assert!(
-            matches!(read, Ok(Ok(0)) | Ok(Err(_)) | Ok(Ok(_))),
-            "{read:?}"
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "an idle client is still connected 15 s on: {read:?}"
         );
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "an idle client got: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        closed_after.push(connected.elapsed());
     }
-    assert!(started.elapsed() < Duration::from_secs(10));
+    let (first, last) = (closed_after[0], closed_after[closed_after.len() - 1]);
+    assert!(
+        first >= Duration::from_millis(4_900),
+        "an idle client was cut off after {first:?}, before the 5 s deadline"
+    );
+    assert!(
+        last < Duration::from_secs(12),
+        "the idle clients were cut off only after {last:?}"
+    );
     let (status, body) = tokio::task::spawn_blocking(move || get(addr, "/metrics"))
         .await
         .unwrap()
         .expect("a scrape is served once the idle clients are gone");
     assert_eq!(status, 200);
     assert!(body.contains("# TYPE facegate_offline gauge"), "{body}");
+}
+
+/// The listener serves reads only: no method but GET (and HEAD) is accepted on any path, no
+/// path but the two reports exists, and whatever is sent, the door's state is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_is_read_only_and_off_unless_configured() {
+    use facegate::door::LockState;
+    use facegate::monitor::{Monitor, MonitoringConfig, http};
+    use std::sync::Arc;
+
+    assert_eq!(
+        MonitoringConfig::default().listen,
+        None,
+        "no listener unless monitoring.listen is set"
+    );
+    let monitor = Arc::new(Monitor::new(
+        Arc::new(facegate::clock::ManualClock::at(0)),
+        5_000,
+    ));
+    monitor.relay(LockState::Locked);
+    let listener = http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(http::serve(listener, monitor.clone()));
+    let before = monitor.render_metrics();
+    let attempts = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            for path in ["/metrics", "/healthz", "/unlock", "/relay", "/"] {
+                seen.push((method, path, request(addr, method, path)));
+            }
+        }
+        for path in [
+            "/unlock",
+            "/relay",
+            "/door/open",
+            "/admin",
+            "/metrics/../unlock",
+        ] {
+            seen.push(("GET", path, request(addr, "GET", path)));
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    for (method, path, answer) in attempts {
+        let (status, _) = answer.unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        let expected = if method == "GET" { 404 } else { 405 };
+        assert_eq!(status, expected, "{method} {path}");
+    }
+    assert_eq!(monitor.health().relay, LockState::Locked);
+    assert_eq!(
+        monitor.render_metrics(),
+        before,
+        "requests to the listener changed what it reports"
+    );
 }

@@ -1,5 +1,5 @@
 //! `facegate run` as a service: locked at start, READY and watchdog pings to systemd, locked
-//! again after SIGTERM with STOPPING, exit 0.
+//! again after SIGTERM (systemd's stop) or SIGINT (Ctrl-C) with STOPPING, exit 0.
 
 mod common;
 
@@ -27,6 +27,16 @@ fn wait_for(socket: &UnixDatagram, wanted: &str) -> Vec<String> {
 
 #[test]
 fn the_relay_is_locked_after_sigterm() {
+    stopped_by("-TERM");
+}
+
+#[test]
+fn the_relay_is_locked_after_sigint() {
+    stopped_by("-INT");
+}
+
+/// Runs the service, leaves the relay as if open, sends `signal`: the service must lock it.
+fn stopped_by(signal: &str) {
     let (Some(faces), Some(models)) = (common::faces_dir(), common::model_dir()) else {
         return;
     };
@@ -70,7 +80,7 @@ fn the_relay_is_locked_after_sigterm() {
     // Pretend the relay was left open, then ask the service to stop.
     std::fs::write(&state, "unlocked\n").unwrap();
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
@@ -80,6 +90,6 @@ fn the_relay_is_locked_after_sigterm() {
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
         "locked\n",
-        "locked after SIGTERM"
+        "locked after {signal}"
     );
 }

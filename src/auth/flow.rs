@@ -10,9 +10,13 @@ use serde::Serialize;
 
 use super::jwt::{self, Claims, Expectations, Jwks, JwtError, TokenUse};
 use super::policy::DoorPolicy;
+use crate::backend::embedded::normalize_username;
+use crate::backend::identify::{Identified, identify};
 use crate::backend::triggers::params;
 use crate::backend::{AuthStep, BackendError, Directory, FaceIndex, IdentityProvider, ObjectStore};
 use crate::clock::Clock;
+use crate::events::{DenyReason, Outcome, Via};
+use crate::matching::{DecisionRule, Identification};
 
 /// Where the verifier gets the pool's public keys.
 #[async_trait]
@@ -34,11 +38,14 @@ impl KeySource for StaticKeys {
 /// The outcome of one attempt.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
-    pub granted: bool,
+    /// Serialized as `"granted"` (bool) and `"outcome"` (its label), for scripts.
+    #[serde(flatten, with = "outcome_fields")]
+    pub outcome: Outcome,
     pub door: String,
     pub user: Option<String>,
     /// The best similarity of the frame to the user's enrolled faces (backend units).
     pub similarity: Option<f32>,
+    /// What happened, in words (the audit trail's detail).
     pub reason: String,
     pub claims: Option<Claims>,
     /// The refresh token of a granted attempt, kept (sealed) for revalidation; never logged.
@@ -47,21 +54,40 @@ pub struct Decision {
 }
 
 impl Decision {
+    pub fn granted(&self) -> bool {
+        self.outcome.granted()
+    }
+
     fn deny(
         door: &str,
         user: Option<String>,
         similarity: Option<f32>,
-        reason: impl Into<String>,
+        why: DenyReason,
+        detail: impl Into<String>,
     ) -> Self {
         Decision {
-            granted: false,
+            outcome: Outcome::Denied(why),
             door: door.to_string(),
             user,
             similarity,
-            reason: reason.into(),
+            reason: detail.into(),
             claims: None,
             refresh_token: None,
         }
+    }
+}
+
+mod outcome_fields {
+    use serde::Serializer;
+    use serde::ser::SerializeMap;
+
+    use crate::events::Outcome;
+
+    pub fn serialize<S: Serializer>(outcome: &Outcome, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("granted", &outcome.granted())?;
+        map.serialize_entry("outcome", outcome.label())?;
+        map.end()
     }
 }
 
@@ -74,50 +100,101 @@ pub struct DeviceFlow {
     pub directory: Arc<dyn Directory>,
     pub keys: Arc<dyn KeySource>,
     pub expectations: Expectations,
+    /// Who a face is (the same rule Verify applies).
+    pub rule: DecisionRule,
     pub clock: Arc<dyn Clock>,
 }
 
+/// Why the rule refused a frame.
+fn refusal_reason(verdict: &Identification) -> DenyReason {
+    match verdict {
+        Identification::Ambiguous { .. } => DenyReason::Ambiguous,
+        _ => DenyReason::UnknownFace,
+    }
+}
+
+/// Why the rule refused a frame, in words.
+fn refusal(verdict: &Identification) -> String {
+    match *verdict {
+        Identification::Match { .. } => "matched".into(),
+        Identification::Unknown { best: None, .. } => "no enrolled face matches".into(),
+        Identification::Unknown {
+            best: Some(best),
+            threshold,
+        } => format!("no enrolled face matches (best {best:.3} < {threshold:.3})"),
+        Identification::Ambiguous {
+            score, runner_up, ..
+        } => format!(
+            "ambiguous: two enrolled people match almost equally ({score:.3} and {runner_up:.3})"
+        ),
+    }
+}
+
 impl DeviceFlow {
-    /// Runs one attempt for `frame` (JPEG) at `door`. A refusal is `Ok` with `granted: false`;
-    /// `Err` means the backend could not be asked (unavailable, throttled, broken).
+    /// Runs one attempt at `door` with `frames` (JPEG, best first: the first is the one the
+    /// pool gets): each must show the same person by the decision rule — `username` when one
+    /// is claimed, else whoever the first frame identifies. A refusal is `Ok` with
+    /// `granted: false`; `Err` means the backend could not be asked (unavailable, throttled,
+    /// broken).
     pub async fn authenticate(
         &self,
-        frame: Vec<u8>,
+        frames: Vec<Vec<u8>>,
         username: Option<&str>,
         door: &str,
         policy: &DoorPolicy,
     ) -> Result<Decision, BackendError> {
-        let matches = match self.faces.search_by_image(&frame, 5).await {
-            Ok(m) => m,
-            Err(BackendError::Rejected(reason)) => {
-                return Ok(Decision::deny(door, None, None, reason));
+        let claimed = username.map(|u| normalize_username(u).unwrap_or_else(|_| u.to_string()));
+        let no_face = DenyReason::NoUsableFace;
+        let Some((first, others)) = frames.split_first() else {
+            return Ok(Decision::deny(
+                door,
+                None,
+                None,
+                no_face,
+                "no frame to send",
+            ));
+        };
+        let identified = match self.identify(first, claimed.as_deref()).await? {
+            Ok(identified) => identified,
+            Err(detail) => return Ok(Decision::deny(door, None, None, no_face, detail)),
+        };
+        let username = match (&identified.user, identified.verdict) {
+            (Some(user), Identification::Match { .. }) => user.clone(),
+            (user, verdict) => {
+                return Ok(Decision::deny(
+                    door,
+                    user.clone().filter(|_| claimed.is_some()),
+                    verdict.score(),
+                    refusal_reason(&verdict),
+                    refusal(&verdict),
+                ));
             }
-            Err(e) => return Err(e),
         };
-        let username = match username {
-            Some(u) => u.to_string(),
-            None => match matches.first() {
-                Some(best) => match self.directory.user_of_face(&best.face_id).await? {
-                    Some(user) => user,
-                    None => {
-                        return Ok(Decision::deny(
-                            door,
-                            None,
-                            None,
-                            "the matching face has no user",
-                        ));
-                    }
-                },
-                None => return Ok(Decision::deny(door, None, None, "no enrolled face matches")),
-            },
-        };
-        let user_faces = self.directory.faces_of_user(&username).await?;
-        let similarity = matches
-            .iter()
-            .find(|m| user_faces.contains(&m.face_id))
-            .map(|m| m.similarity);
+        let similarity = identified.verdict.score();
         let user = Some(username.clone());
-
+        // Every other frame must be the same person: a track is one identity.
+        for frame in others {
+            match self.identify(frame, Some(&username)).await? {
+                Ok(Identified {
+                    verdict: Identification::Match { .. },
+                    ..
+                }) => {}
+                Ok(other) => {
+                    return Ok(Decision::deny(
+                        door,
+                        user,
+                        similarity,
+                        DenyReason::FramesDisagree,
+                        format!("the frames disagree: {}", refusal(&other.verdict)),
+                    ));
+                }
+                Err(detail) => {
+                    return Ok(Decision::deny(door, user, similarity, no_face, detail));
+                }
+            }
+        }
+        let frame = first.clone();
+        let refused = DenyReason::Refused;
         let (session, key, max_bytes) = match self.idp.initiate_custom_auth(&username).await {
             Ok(AuthStep::Challenge {
                 session,
@@ -138,8 +215,8 @@ impl DeviceFlow {
                     "tokens issued without a challenge".into(),
                 ));
             }
-            Err(BackendError::Denied(reason)) => {
-                return Ok(Decision::deny(door, user, similarity, reason));
+            Err(BackendError::Denied(detail)) => {
+                return Ok(Decision::deny(door, user, similarity, refused, detail));
             }
             Err(e) => return Err(e),
         };
@@ -148,6 +225,7 @@ impl DeviceFlow {
                 door,
                 user,
                 similarity,
+                no_face,
                 "the frame is over the upload limit",
             ));
         }
@@ -163,11 +241,12 @@ impl DeviceFlow {
                     door,
                     user,
                     similarity,
-                    "the face does not match the user",
+                    refused,
+                    "the backend asked for another frame: the face does not match the user",
                 ));
             }
-            Err(BackendError::Denied(reason)) => {
-                return Ok(Decision::deny(door, user, similarity, reason));
+            Err(BackendError::Denied(detail)) => {
+                return Ok(Decision::deny(door, user, similarity, refused, detail));
             }
             Err(e) => return Err(e),
         };
@@ -181,21 +260,26 @@ impl DeviceFlow {
                     door,
                     user,
                     similarity,
+                    DenyReason::BadToken,
                     format!("token refused: {e}"),
                 ));
             }
         };
-        if claims.username() != Some(username.as_str()) {
+        let named = claims
+            .username()
+            .map(|u| normalize_username(u).unwrap_or_else(|_| u.into()));
+        if named.as_deref() != Some(username.as_str()) {
             return Ok(Decision::deny(
                 door,
                 user,
                 similarity,
+                DenyReason::BadToken,
                 "the token is for another user",
             ));
         }
         Ok(match policy.admits(&claims) {
             Ok(group) => Decision {
-                granted: true,
+                outcome: Outcome::Granted(Via::Verified),
                 door: door.to_string(),
                 user,
                 similarity,
@@ -203,8 +287,24 @@ impl DeviceFlow {
                 claims: Some(claims),
                 refresh_token: tokens.refresh_token,
             },
-            Err(reason) => Decision::deny(door, user, similarity, reason),
+            Err(detail) => Decision::deny(door, user, similarity, DenyReason::NotAdmitted, detail),
         })
+    }
+
+    /// The rule's verdict on one frame; `Ok(Err(reason))` when the frame has no usable face.
+    async fn identify(
+        &self,
+        frame: &[u8],
+        claimed: Option<&str>,
+    ) -> Result<Result<Identified, String>, BackendError> {
+        identify(
+            frame,
+            claimed,
+            self.faces.as_ref(),
+            self.directory.as_ref(),
+            &self.rule,
+        )
+        .await
     }
 
     /// Verifies the ID and access tokens; a JWKS refresh is tried once on an unknown key.

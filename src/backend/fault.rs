@@ -80,6 +80,11 @@ impl FaceIndex for FlakyFaces {
         self.inner.search_by_image(image, max_faces).await
     }
 
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        self.outage.check()?;
+        self.inner.face_count().await
+    }
+
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {
         self.outage.check()?;
         self.inner.compare(source, target).await

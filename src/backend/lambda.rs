@@ -94,11 +94,18 @@ pub fn config_from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsConfig
         signup_bucket: required("FACEGATE_SIGNUP_BUCKET")?,
         collection_id: required("FACEGATE_COLLECTION_ID")?,
         faces_table: required("FACEGATE_FACES_TABLE")?,
+        ledger_table: required("FACEGATE_LEDGER_TABLE")?,
         match_threshold: match var("FACEGATE_MATCH_THRESHOLD") {
             Some(t) => t
                 .parse()
                 .map_err(|_| format!("FACEGATE_MATCH_THRESHOLD {t:?} is not a number"))?,
             None => AwsConfig::default().match_threshold,
+        },
+        match_margin: match var("FACEGATE_MATCH_MARGIN") {
+            Some(m) => m
+                .parse()
+                .map_err(|_| format!("FACEGATE_MATCH_MARGIN {m:?} is not a number"))?,
+            None => AwsConfig::default().match_margin,
         },
         // Cognito gives a trigger 5 s in all: every call must give up well before that.
         connect_timeout_secs: 1.0,

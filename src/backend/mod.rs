@@ -4,13 +4,14 @@
 pub mod aws;
 pub mod embedded;
 pub mod fault;
+pub mod identify;
 pub mod lambda;
 pub mod ports;
 pub mod triggers;
 
 pub use ports::{
     AuthStep, Directory, FaceIndex, FaceMatch, FaceRecord, IdentityProvider, ObjectInfo,
-    ObjectStore, Tokens, UserLookup,
+    ObjectStore, Tokens, TriggerLedger, UserLookup,
 };
 
 /// A backend failure, grouped by what the caller must do about it.
@@ -31,4 +32,12 @@ pub enum BackendError {
     /// Something that should not happen: a bug or a damaged store.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// 16 random bytes as hex: nonces, session and token ids.
+pub fn random_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

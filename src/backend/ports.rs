@@ -27,7 +27,8 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), BackendError>;
 }
 
-/// One face found in the index, at or above the index's own match threshold.
+/// One face found in the index. The index returns the nearest faces whatever their score (down
+/// to a floor well below any decision threshold, for Rekognition); the decision rule judges them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaceMatch {
     pub face_id: String,
@@ -41,12 +42,14 @@ pub trait FaceIndex: Send + Sync {
     /// Indexes the single face of `image`; zero or several faces, or a face that fails the
     /// quality gate, is [`BackendError::Rejected`] with the reason. Returns the new FaceId.
     async fn index_face(&self, image: &[u8], external_id: &str) -> Result<String, BackendError>;
-    /// Faces matching the largest face of `image`, best first, at most `max_faces`.
+    /// The faces nearest to the largest face of `image`, best first, at most `max_faces`.
     async fn search_by_image(
         &self,
         image: &[u8],
         max_faces: usize,
     ) -> Result<Vec<FaceMatch>, BackendError>;
+    /// How many faces are enrolled: the decision rule's threshold follows it.
+    async fn face_count(&self) -> Result<usize, BackendError>;
     /// Similarity of the largest faces of two images (Rekognition's CompareFaces).
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError>;
     async fn delete_faces(&self, face_ids: &[String]) -> Result<(), BackendError>;
@@ -67,6 +70,36 @@ pub trait Directory: Send + Sync {
     async fn user_of_face(&self, face_id: &str) -> Result<Option<String>, BackendError>;
     async fn faces_of_user(&self, username: &str) -> Result<Vec<String>, BackendError>;
     async fn delete_face(&self, face_id: &str) -> Result<(), BackendError>;
+}
+
+/// What only the triggers write: the verdict of each answered challenge, so that a retried
+/// Verify answers as the first invocation did, and each user's recent failed answers, for the
+/// lockout. Verdicts are filed under a private challenge parameter, never under anything the
+/// client sees, and the device has no write access to it (DynamoDB in AWS mode).
+#[async_trait]
+pub trait TriggerLedger: Send + Sync {
+    /// The verdict filed for challenge `id`, if any.
+    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError>;
+    /// Files `correct` for challenge `id` unless a verdict is already filed, and returns the
+    /// verdict on file: the first one wins. It may be forgotten after `expires_at_ms`.
+    async fn file_verdict(
+        &self,
+        id: &str,
+        correct: bool,
+        expires_at_ms: Millis,
+    ) -> Result<bool, BackendError>;
+    /// How many failed answers `username` gave at or after `since_ms`.
+    async fn failures_since(&self, username: &str, since_ms: Millis)
+    -> Result<usize, BackendError>;
+    /// Notes a failed answer by `username` at `at_ms` (kept at least until `keep_until_ms`).
+    async fn record_failure(
+        &self,
+        username: &str,
+        at_ms: Millis,
+        keep_until_ms: Millis,
+    ) -> Result<(), BackendError>;
+    /// Forgets `username`'s failed answers (after a correct one).
+    async fn clear_failures(&self, username: &str) -> Result<(), BackendError>;
 }
 
 /// Whether a user exists in the user pool: the trusted check behind enrollment.

@@ -32,7 +32,7 @@ pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
     let decision = runtime()?.block_on(async {
         let (flow, _stores) = device_flow(&config).await?;
         let decision = flow
-            .authenticate(frame, args.user.as_deref(), &door, &policy)
+            .authenticate(vec![frame], args.user.as_deref(), &door, &policy)
             .await?;
         anyhow::Ok(decision)
     })?;
@@ -41,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
     } else {
         println!(
             "{} at door {}: user {}, similarity {}, {}",
-            if decision.granted {
+            if decision.granted() {
                 "GRANTED"
             } else {
                 "DENIED"
@@ -60,5 +60,5 @@ pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
             );
         }
     }
-    Ok(if decision.granted { 0 } else { 1 })
+    Ok(if decision.granted() { 0 } else { 1 })
 }

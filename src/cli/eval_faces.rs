@@ -1,23 +1,22 @@
 //! `facegate eval-faces DIR`: verification accuracy over every same-person and different-person
 //! pair of a labelled folder, and the time per image of detect + align + embed.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use super::photo_set::{Described, describe_all, labelled_images};
 use super::{Failure, GlobalArgs, load_engine, print_json};
 use crate::vision::eval::{PairScores, Report, median};
-use crate::vision::{Embedding, VisionError};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Folder with one sub-folder of photos per person
     pub dir: PathBuf,
+    /// Keep embeddings in this file (JSON lines) and reuse them on the next run
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -37,89 +36,25 @@ struct EvalOutput {
     mean_ms_per_image: Option<f64>,
 }
 
-/// Photos under `dir`, one sub-folder per person, as (person, path), sorted.
-pub fn labelled_images(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut people: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    people.sort();
-    let mut images = Vec::new();
-    for person in people {
-        let label = person
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&person)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_photo(p))
-            .collect();
-        files.sort();
-        images.extend(files.into_iter().map(|f| (label.clone(), f)));
-    }
-    if images.is_empty() {
-        bail!(
-            "{} holds no person folders with JPEG or PNG photos (expected DIR/PERSON/PHOTO.jpg)",
-            dir.display()
-        );
-    }
-    Ok(images)
-}
-
-fn is_photo(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    path.is_file() && matches!(ext.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
-}
-
-/// A progress bar on a terminal, nothing otherwise.
-pub fn progress(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    let style = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta} left)")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(what.to_string());
-    bar
-}
-
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<u8, Failure> {
     let images = labelled_images(&args.dir)?;
+    let count = images.len();
     let mut engine = load_engine(global)?;
-    let bar = progress(images.len(), "embedding");
-    let mut embedded: Vec<(String, Embedding)> = Vec::with_capacity(images.len());
-    let (mut missed, mut unreadable, mut times_ms) = (Vec::new(), Vec::new(), Vec::new());
-    for (person, path) in &images {
-        bar.inc(1);
-        let image = match engine.load_image(path) {
-            Ok(image) => image,
-            Err(e) => {
-                unreadable.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        let started = Instant::now();
-        let outcome = engine.largest_face(&image);
-        times_ms.push(started.elapsed().as_secs_f64() * 1e3);
+    let described = describe_all(&mut engine, images, args.cache.as_deref())?;
+    let (mut embedded, mut missed, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
+    for (photo, outcome) in &described.photos {
         match outcome {
-            Ok(face) => embedded.push((person.clone(), face.embedding)),
-            Err(VisionError::NoFace) => missed.push(path.clone()),
-            Err(e) => {
-                return Err(anyhow::Error::from(e)
-                    .context(path.display().to_string())
-                    .into());
-            }
+            Described::Unreadable(e) => unreadable.push(format!("{}: {e}", photo.path.display())),
+            Described::NoFace => missed.push(photo.path.clone()),
+            face => embedded.extend(face.embedding().map(|e| (photo.person.clone(), e))),
         }
     }
-    bar.finish_and_clear();
+    let times_ms = described.times_ms;
     let scores = PairScores::from_labelled(&embedded);
     let output = EvalOutput {
         runtime: engine.config().runtime.to_string(),
         threads: engine.config().threads,
-        images: images.len(),
+        images: count,
         detected: embedded.len(),
         missed,
         unreadable,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bench;
+mod calibrate;
 mod check_config;
 mod compare;
 mod demo;
@@ -10,7 +11,9 @@ mod detect;
 mod doctor;
 mod enroll;
 mod eval_faces;
+mod eval_identification;
 mod keys;
+mod photo_set;
 mod relock;
 mod run;
 mod users;
@@ -79,6 +82,11 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Measure verification accuracy on a folder with one sub-folder of photos per person
     EvalFaces(eval_faces::EvalArgs),
+    /// Measure open-set identification as at a door: FPIR, FNIR and misidentification with
+    /// 95 % intervals, at the configured decision rule, for gallery sizes and photos per person
+    EvalIdentification(eval_identification::EvalIdentificationArgs),
+    /// Build the decision rule's calibration table from labelled photos (impostor scores)
+    Calibrate(calibrate::CalibrateArgs),
     /// Measure speed: `facegate bench vision`
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -141,6 +149,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Detect(args) => detect::run(&cli.global, args),
         Command::Compare(args) => compare::run(&cli.global, args),
         Command::EvalFaces(args) => eval_faces::run(&cli.global, args),
+        Command::EvalIdentification(args) => eval_identification::run(&cli.global, args),
+        Command::Calibrate(args) => calibrate::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Enroll(args) => enroll::run(&cli.global, args),
         Command::Users(command) => users::run(&cli.global, command),
@@ -211,6 +221,7 @@ fn open_embedded_backend(config: &Config) -> anyhow::Result<EmbeddedBackend> {
         &config.data_dir,
         engine,
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(SystemClock),
     )?)
 }

@@ -43,8 +43,9 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     let (door_name, policy) = door_policy(&config, args.door.as_deref())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // FAIL-SECURE: the relay is driven locked as soon as it is opened, before anything else.
-    let max_unlock = Duration::from_millis(config.daemon.unlock_ms + 1_000);
-    let hardware = crate::door::open_hardware(&config.relay, max_unlock)?;
+    // The relay watchdog relocks 1 s after unlock_ms if this loop is stuck.
+    let unlock = Duration::from_millis(config.daemon.unlock_ms);
+    let hardware = crate::door::open_hardware(&config.relay, unlock, clock.clone())?;
     let camera = crate::camera::open(&config.camera, &config.vision.images, clock.clone())?;
     let mut sensors = hardware.sensors;
     // `stores` keeps the backend's stores open as long as the daemon runs.
@@ -74,6 +75,7 @@ async fn serve(config: Config, args: RunArgs) -> anyhow::Result<u8> {
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
+    daemon.matching = config.matching.clone();
     daemon.offline = config.offline.clone();
     daemon.indicator = hardware.indicator;
     daemon.contact = ContactMonitor::new(config.relay.held_open_ms);

@@ -18,6 +18,9 @@ use crate::vision::detect::Landmarks;
 pub struct LivenessConfig {
     /// Frames of one face needed before a decision.
     pub min_frames: usize,
+    /// A track that has not looked alive after this many good frames is refused: a denied
+    /// attempt, audited, with a cooldown. Leave time for the head turn when `head_turn` is on.
+    pub max_frames: usize,
     /// Lowest mean landmark motion between consecutive frames, in eye distances.
     pub min_jitter: f32,
     /// Highest mean landmark motion: above it the track is not one steady face.
@@ -35,6 +38,7 @@ impl Default for LivenessConfig {
     fn default() -> Self {
         Self {
             min_frames: 5,
+            max_frames: 15,
             min_jitter: 0.004,
             max_jitter: 0.25,
             min_yaw_spread: 0.005,
@@ -214,19 +218,13 @@ mod tests {
     #[test]
     fn too_few_frames_and_wild_jumps_are_refused() {
         let few: Vec<_> = (0..3).map(|i| moved(0.0, i as f32, 0.0)).collect();
-        assert!(
-            assess(&few, &LivenessConfig::default())
-                .reason
-                .contains("only 3")
-        );
+        let v = assess(&few, &LivenessConfig::default());
+        assert!(!v.live && v.reason.contains("only 3"), "{v:?}");
         let wild: Vec<_> = (0..8)
             .map(|i| moved(0.0, if i % 2 == 0 { 30.0 } else { -30.0 }, 0.1 * i as f32))
             .collect();
-        assert!(
-            assess(&wild, &LivenessConfig::default())
-                .reason
-                .contains("jumps")
-        );
+        let v = assess(&wild, &LivenessConfig::default());
+        assert!(!v.live && v.reason.contains("jumps"), "{v:?}");
     }
 
     #[test]
@@ -235,7 +233,7 @@ mod tests {
             .map(|i| moved(0.0, if i % 2 == 0 { 0.6 } else { -0.6 }, 0.05))
             .collect();
         let v = assess(&track, &LivenessConfig::default());
-        assert!(v.reason.contains("no pose change"), "{v:?}");
+        assert!(!v.live && v.reason.contains("no pose change"), "{v:?}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! idle → tracking (a face passes the quality gate) → authenticating → granted (relay open for
 //! `unlock_ms`) / denied (cooldown) → idle. One attempt at a time; while the door is open and
-//! for `rearm_ms` after, faces are not re-authenticated.
+//! for `rearm_ms` after, faces are not re-authenticated. A track that liveness refuses is a
+//! denied attempt like any other. Consecutive denials make the cooldown longer, step by step
+//! (`deny_cooldowns_ms`); a grant starts the steps over.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +18,9 @@ use crate::clock::Millis;
 pub struct MachineConfig {
     /// How long the relay stays open on a grant.
     pub unlock_ms: u64,
-    /// After a denial, faces are ignored this long.
-    pub deny_cooldown_ms: u64,
+    /// After the first, second, … consecutive denial, faces are ignored this long (the last
+    /// step repeats).
+    pub deny_cooldowns_ms: Vec<u64>,
     /// After the door locks again, faces are ignored this long (the same person walking in).
     pub rearm_ms: u64,
     /// A track with no usable face for this long is dropped.
@@ -30,7 +33,7 @@ impl Default for MachineConfig {
     fn default() -> Self {
         Self {
             unlock_ms: 5_000,
-            deny_cooldown_ms: 3_000,
+            deny_cooldowns_ms: vec![3_000, 10_000, 30_000, 120_000],
             rearm_ms: 2_000,
             track_timeout_ms: 1_500,
             auth_timeout_ms: 10_000,
@@ -63,13 +66,33 @@ pub enum State {
     },
 }
 
+/// What liveness says of the track so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Alive: authenticate.
+    Live,
+    /// Not shown yet; the track goes on.
+    NotYet,
+    /// The track had its chance and did not look alive: a denied attempt.
+    Refused,
+}
+
+/// Counters the machine keeps across states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Attempts so far (each has its number).
+    pub attempts: u64,
+    /// Denials since the last grant.
+    pub denials: usize,
+}
+
 /// What the runtime reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A frame was analysed: no face, a face that fails the gate, or a good one.
     Frame { face: FaceSeen },
-    /// The tracker has enough live frames; here is the verdict.
-    LivenessChecked { live: bool },
+    /// The tracker's verdict on liveness.
+    LivenessChecked { verdict: Liveness },
     /// The backend answered attempt `attempt`.
     Decided { attempt: u64, granted: bool },
     /// The request-to-exit button was pressed: open without authentication.
@@ -108,7 +131,7 @@ pub fn step(
     state: &State,
     event: &Event,
     now: Millis,
-    attempts: &mut u64,
+    counters: &mut Counters,
     config: &MachineConfig,
 ) -> (State, Vec<Command>) {
     use Command as C;
@@ -135,7 +158,7 @@ pub fn step(
         (State::Authenticating { since, .. }, Event::Tick)
             if now.saturating_sub(*since) > config.auth_timeout_ms =>
         {
-            deny(now, config)
+            deny(now, counters, config)
         }
 
         // Leaving is always allowed; an attempt in flight is abandoned (its answer is stale).
@@ -196,16 +219,32 @@ pub fn step(
             vec![],
         ),
 
-        // Liveness: only a live track leads to an attempt.
-        (State::Tracking { .. }, Event::LivenessChecked { live: true }) => {
-            *attempts += 1;
+        // Liveness: only a live track leads to an attempt; a refused one is a denial.
+        (
+            State::Tracking { .. },
+            Event::LivenessChecked {
+                verdict: Liveness::Live,
+            },
+        ) => {
+            counters.attempts += 1;
             (
                 State::Authenticating {
-                    attempt: *attempts,
+                    attempt: counters.attempts,
                     since: now,
                 },
-                vec![C::Authenticate { attempt: *attempts }],
+                vec![C::Authenticate {
+                    attempt: counters.attempts,
+                }],
             )
+        }
+        (
+            State::Tracking { .. },
+            Event::LivenessChecked {
+                verdict: Liveness::Refused,
+            },
+        ) => {
+            counters.attempts += 1;
+            deny(now, counters, config)
         }
 
         // Answers: only the current attempt counts.
@@ -217,6 +256,7 @@ pub fn step(
             },
         ) if attempt == answered => {
             if *granted {
+                counters.denials = 0;
                 (
                     State::Granted {
                         until: now + config.unlock_ms,
@@ -230,7 +270,7 @@ pub fn step(
                     ],
                 )
             } else {
-                deny(now, config)
+                deny(now, counters, config)
             }
         }
 
@@ -240,11 +280,19 @@ pub fn step(
     }
 }
 
-/// A denial (or an attempt that timed out): FAIL-SECURE lock, signal, cool down.
-fn deny(now: Millis, config: &MachineConfig) -> (State, Vec<Command>) {
+/// A denial (or an attempt that timed out): FAIL-SECURE lock, signal, cool down for the next
+/// step of the escalation.
+fn deny(now: Millis, counters: &mut Counters, config: &MachineConfig) -> (State, Vec<Command>) {
+    let steps = &config.deny_cooldowns_ms;
+    let cooldown = steps
+        .get(counters.denials)
+        .or(steps.last())
+        .copied()
+        .unwrap_or(0);
+    counters.denials = counters.denials.saturating_add(1);
     (
         State::Cooldown {
-            until: now + config.deny_cooldown_ms,
+            until: now.saturating_add(cooldown),
         },
         vec![
             Command::Lock,
@@ -271,9 +319,9 @@ mod tests {
     /// Runs `(at, event)` steps from Idle and returns the final state and every command.
     fn run(events: &[(Millis, Event)]) -> (State, Vec<(Millis, Command)>) {
         let config = MachineConfig::default();
-        let (mut state, mut attempts, mut log) = (State::Idle, 0, Vec::new());
+        let (mut state, mut counters, mut log) = (State::Idle, Counters::default(), Vec::new());
         for (at, event) in events {
-            let (next, commands) = step(&state, event, *at, &mut attempts, &config);
+            let (next, commands) = step(&state, event, *at, &mut counters, &config);
             log.extend(commands.into_iter().map(|c| (*at, c)));
             state = next;
         }
@@ -285,7 +333,21 @@ mod tests {
     }
 
     fn live() -> Event {
-        Event::LivenessChecked { live: true }
+        Event::LivenessChecked {
+            verdict: Liveness::Live,
+        }
+    }
+
+    fn not_yet() -> Event {
+        Event::LivenessChecked {
+            verdict: Liveness::NotYet,
+        }
+    }
+
+    fn refused() -> Event {
+        Event::LivenessChecked {
+            verdict: Liveness::Refused,
+        }
     }
 
     #[test]
@@ -344,17 +406,98 @@ mod tests {
 
     #[test]
     fn a_face_that_is_not_live_never_reaches_the_backend() {
-        let (state, log) = run(&[
-            (0, GOOD),
-            (100, Event::LivenessChecked { live: false }),
-            (200, GOOD),
-            (300, Event::LivenessChecked { live: false }),
-        ]);
+        let (state, log) = run(&[(0, GOOD), (100, not_yet()), (200, GOOD), (300, not_yet())]);
         assert!(
             !log.iter()
                 .any(|(_, c)| matches!(c, Command::Authenticate { .. }))
         );
         assert!(matches!(state, State::Tracking { good_frames: 2, .. }));
+    }
+
+    #[test]
+    fn a_liveness_refusal_is_a_denial_with_a_cooldown() {
+        let (state, log) = run(&[(0, GOOD), (100, refused()), (500, GOOD)]);
+        assert!(
+            !log.iter()
+                .any(|(_, c)| matches!(c, Command::Authenticate { .. }))
+        );
+        assert!(log.contains(&(100, Command::Indicate { granted: false })));
+        assert_eq!(state, State::Cooldown { until: 3_100 });
+    }
+
+    #[test]
+    fn consecutive_denials_cool_down_longer_and_a_grant_starts_over() {
+        let mut events = Vec::new();
+        let mut at = 0;
+        let mut cooldowns = Vec::new();
+        // Five denials in a row: each waits out its cooldown, then tries again.
+        for _ in 0..5 {
+            events.extend([(at, GOOD), (at + 100, live()), (at + 200, decided_next())]);
+            at += 200;
+            let (state, _) = run(&with_attempts(&events));
+            let State::Cooldown { until } = state else {
+                panic!("{state:?}")
+            };
+            cooldowns.push(until - at);
+            at = until;
+            events.push((at, Event::Tick));
+        }
+        assert_eq!(cooldowns, vec![3_000, 10_000, 30_000, 120_000, 120_000]);
+        // A grant resets the steps: the next denial waits 3 s again.
+        events.extend([
+            (at + 100, GOOD),
+            (at + 200, live()),
+            (at + 300, granted_next()),
+        ]);
+        events.extend([(at + 8_000, Event::Tick), (at + 8_000, Event::Tick)]);
+        at += 10_000;
+        events.push((at, Event::Tick));
+        events.extend([
+            (at + 100, GOOD),
+            (at + 200, live()),
+            (at + 300, decided_next()),
+        ]);
+        let (state, _) = run(&with_attempts(&events));
+        assert_eq!(state, State::Cooldown { until: at + 3_300 });
+    }
+
+    /// Placeholders for the answer to the latest attempt, numbered by [`with_attempts`].
+    fn decided_next() -> Event {
+        Event::Decided {
+            attempt: 0,
+            granted: false,
+        }
+    }
+
+    fn granted_next() -> Event {
+        Event::Decided {
+            attempt: 0,
+            granted: true,
+        }
+    }
+
+    /// Numbers each placeholder answer after the `live()` events before it.
+    fn with_attempts(events: &[(Millis, Event)]) -> Vec<(Millis, Event)> {
+        let mut n = 0;
+        events
+            .iter()
+            .map(|(at, e)| match e {
+                Event::LivenessChecked {
+                    verdict: Liveness::Live,
+                } => {
+                    n += 1;
+                    (*at, e.clone())
+                }
+                Event::Decided { granted, .. } => (
+                    *at,
+                    Event::Decided {
+                        attempt: n,
+                        granted: *granted,
+                    },
+                ),
+                _ => (*at, e.clone()),
+            })
+            .collect()
     }
 
     #[test]

@@ -1,32 +1,35 @@
-//! The daemon around the pure state machine: analyses frames, keeps the track, runs liveness,
-//! drives the device flow (or offline grace when the backend is unreachable), writes the audit
-//! event before the relay moves, and drives the door.
+//! The daemon around the pure state machine: analyses and embeds frames, keeps the track (one
+//! person from start to end), runs liveness, drives the device flow with frames liveness judged
+//! (or offline grace when the backend is unreachable), writes the audit event before the relay
+//! moves, and drives the door.
 //!
 //! One attempt at a time: authentication is awaited inside frame handling, and the camera
 //! thread keeps only the newest frame, so frames that arrive meanwhile are simply not seen.
 
 use std::sync::{Arc, Mutex};
 
-use image::RgbImage;
 use serde::Serialize;
 
 mod offline;
+mod track;
 
 pub use offline::{OfflineConfig, Revalidation};
+pub use track::{Continuity, MAX_TRACK_FRAMES, Track, TrackedFrame};
 
 use super::liveness::{self, LivenessConfig};
-use super::machine::{self, Command, Event, FaceSeen, MachineConfig, State};
+use super::machine::{self, Command, Counters, Event, FaceSeen, Liveness, MachineConfig, State};
 use crate::auth::{DeviceFlow, DoorPolicy};
 use crate::backend::BackendError;
 use crate::camera::Frame;
 use crate::clock::{Clock, Millis};
 use crate::door::contact::{ContactMonitor, DoorAlarm};
 use crate::door::{Door, Indicator, LockState, LogIndicator, RelayError, SensorReading};
+use crate::events::{DenyReason, Outcome};
+use crate::matching::MatchingConfig;
 use crate::monitor::{Monitor, Stage};
 use crate::store::audit::{AuditError, AuditEvent, AuditKind, AuditOutbox};
 use crate::store::grants::{GrantError, GrantStore};
-use crate::vision::detect::Landmarks;
-use crate::vision::{Face, FaceEngine, VisionError, image_io, quality};
+use crate::vision::{Embedding, FaceEngine, VisionError, image_io, quality};
 
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +49,9 @@ pub enum DaemonError {
 pub struct Attempt {
     pub at_ms: Millis,
     pub user: Option<String>,
-    pub granted: bool,
+    pub outcome: Outcome,
     pub online: bool,
+    /// What happened, in words.
     pub reason: String,
     pub similarity: Option<f32>,
     /// From the frame that completed the live track to the relay command.
@@ -55,15 +59,10 @@ pub struct Attempt {
     pub relay: LockState,
 }
 
-/// A track remembers this many frames (10 s at 10 frames a second) for liveness.
-const MAX_TRACK_FRAMES: usize = 100;
-
-/// The frames of the face being followed.
-#[derive(Default)]
-struct Track {
-    landmarks: Vec<(Landmarks, f32)>,
-    /// The best frame so far: image, face, and its rank (score × face size).
-    best: Option<(RgbImage, Face, f32)>,
+impl Attempt {
+    pub fn granted(&self) -> bool {
+        self.outcome.granted()
+    }
 }
 
 /// Everything the daemon drives.
@@ -78,6 +77,7 @@ pub struct Daemon {
     pub policy: DoorPolicy,
     pub machine: MachineConfig,
     pub liveness: LivenessConfig,
+    pub matching: MatchingConfig,
     pub offline: OfflineConfig,
     pub indicator: Box<dyn Indicator>,
     pub contact: ContactMonitor,
@@ -86,7 +86,7 @@ pub struct Daemon {
     /// Metrics and health for the operator.
     pub monitor: Arc<Monitor>,
     state: State,
-    attempts: u64,
+    counters: Counters,
     track: Track,
     exit_pressed: bool,
     /// The last attempt found the backend unreachable.
@@ -190,14 +190,15 @@ impl Daemon {
             policy,
             machine: MachineConfig::default(),
             liveness: LivenessConfig::default(),
+            matching: MatchingConfig::default(),
             offline: OfflineConfig::default(),
             indicator: Box::new(LogIndicator),
             contact: ContactMonitor::new(30_000),
             backend_name: "embedded".into(),
             monitor,
             state: State::Idle,
-            attempts: 0,
-            track: Track::default(),
+            counters: Counters::default(),
+            track: Track::new(1, 0.0),
             exit_pressed: false,
             backend_lost: false,
             revalidate_at_ms: 0,
@@ -218,6 +219,8 @@ impl Daemon {
     pub async fn on_tick(&mut self) -> Result<Option<Attempt>, DaemonError> {
         let attempt = self.handle(Event::Tick).await?;
         let now = self.clock.now_ms();
+        // The latest time seen follows the clock, so a clock set back later is noticed.
+        self.grants.observe_time(now)?;
         if now >= self.revalidate_at_ms && matches!(self.state, State::Idle) {
             self.revalidate_at_ms = now + self.offline.revalidate_secs * 1000;
             let outcome = self.revalidate_grants().await?;
@@ -264,6 +267,13 @@ impl Daemon {
         Ok(audited)
     }
 
+    fn new_track(&self) -> Track {
+        Track::new(
+            Track::window_for(&self.liveness, self.matching.frames),
+            self.matching.track_similarity,
+        )
+    }
+
     fn analyse(&mut self, frame: Frame) -> Result<FaceSeen, DaemonError> {
         if !matches!(self.state, State::Idle | State::Tracking { .. }) {
             return Ok(FaceSeen::None); // the door is busy: no inference spent
@@ -273,6 +283,8 @@ impl Daemon {
         let faces = engine.detect(&frame.image)?;
         self.monitor.inference(Stage::Detect, started.elapsed());
         let Some(face) = faces.into_iter().next() else {
+            // A face that leaves and comes back starts over: no frame before the gap counts.
+            self.track.clear();
             return Ok(FaceSeen::None);
         };
         let aligned = engine.align(&frame.image, &face);
@@ -280,21 +292,44 @@ impl Daemon {
         if !verdict.passed {
             return Ok(FaceSeen::Unusable);
         }
-        let (yaw, _) = quality::pose(&face);
-        self.track.landmarks.push((face.landmarks, yaw));
-        if self.track.landmarks.len() > MAX_TRACK_FRAMES {
-            self.track.landmarks.remove(0);
+        let started = std::time::Instant::now();
+        let embedding = engine.embed_aligned(&aligned)?;
+        self.monitor.inference(Stage::Embed, started.elapsed());
+        drop(engine);
+        if self.track.is_empty() {
+            self.track = self.new_track();
         }
-        let rank = face.score * face.bbox.width.min(face.bbox.height);
-        if self
-            .track
-            .best
-            .as_ref()
-            .is_none_or(|(_, _, best)| rank > *best)
-        {
-            self.track.best = Some((frame.image, face, rank));
+        let (yaw, _) = quality::pose(&face);
+        let continuity = self.track.push(TrackedFrame {
+            image: Some(frame.image),
+            face,
+            embedding,
+            yaw,
+        });
+        if continuity == Continuity::NewPerson {
+            tracing::info!(door = %self.door_name, "another face in the track: starting over");
         }
         Ok(FaceSeen::Good)
+    }
+
+    /// What liveness says of the track: alive, not yet, or refused (with the reason).
+    fn liveness_verdict(&self) -> (Liveness, String) {
+        let config = &self.liveness;
+        if self.track.len() < config.min_frames {
+            return (Liveness::NotYet, String::new());
+        }
+        let mut verdict = liveness::assess(&self.track.newest(config.min_frames), config);
+        if verdict.live && config.head_turn {
+            verdict = liveness::assess_head_turn(&self.track.all(), config);
+        }
+        let liveness = if verdict.live {
+            Liveness::Live
+        } else if self.track.len() >= config.max_frames {
+            Liveness::Refused
+        } else {
+            Liveness::NotYet
+        };
+        (liveness, verdict.reason)
     }
 
     async fn handle(&mut self, first: Event) -> Result<Option<Attempt>, DaemonError> {
@@ -304,27 +339,33 @@ impl Daemon {
         while let Some(event) = queue.pop() {
             let now = self.clock.now_ms();
             let (next, commands) =
-                machine::step(&self.state, &event, now, &mut self.attempts, &self.machine);
+                machine::step(&self.state, &event, now, &mut self.counters, &self.machine);
             self.state = next;
             for command in commands {
                 match command {
-                    Command::CheckLiveness
-                        if self.track.landmarks.len() >= self.liveness.min_frames =>
-                    {
-                        let window = &self.track.landmarks
-                            [self.track.landmarks.len() - self.liveness.min_frames..];
-                        let mut verdict = liveness::assess(window, &self.liveness);
-                        if verdict.live && self.liveness.head_turn {
-                            verdict =
-                                liveness::assess_head_turn(&self.track.landmarks, &self.liveness);
+                    Command::CheckLiveness => {
+                        let (verdict, reason) = self.liveness_verdict();
+                        if verdict == Liveness::NotYet {
+                            continue;
                         }
                         live_since = now;
-                        queue.push(Event::LivenessChecked { live: verdict.live });
+                        if verdict == Liveness::Refused {
+                            // A refusal is an attempt: audited before anything else happens.
+                            finished = Some(self.record(
+                                live_since,
+                                None,
+                                Outcome::Denied(DenyReason::NotLive),
+                                true,
+                                format!("liveness: {reason}"),
+                                None,
+                            )?);
+                        }
+                        queue.push(Event::LivenessChecked { verdict });
                     }
-                    Command::CheckLiveness => {}
-                    Command::ResetTrack => self.track = Track::default(),
+                    Command::ResetTrack => self.track.clear(),
                     Command::Authenticate { attempt } => {
-                        let (granted, record) = self.authenticate(live_since).await?;
+                        let record = self.authenticate(live_since).await?;
+                        let granted = record.granted();
                         finished = Some(record);
                         queue.push(Event::Decided { attempt, granted });
                     }
@@ -343,42 +384,38 @@ impl Daemon {
         Ok(finished)
     }
 
-    /// One attempt with the best frame of the track: online when the backend answers, by
-    /// offline grace when it cannot be reached. The audit event is durable before returning,
-    /// so before the relay moves.
-    async fn authenticate(&mut self, live_since: Millis) -> Result<(bool, Attempt), DaemonError> {
-        let Some((image, face, _)) = self.track.best.clone() else {
-            return Ok((
-                false,
-                self.record(
-                    live_since,
-                    None,
-                    false,
-                    true,
-                    "no frame to send".into(),
-                    None,
-                )?,
-            ));
-        };
-        let embedding = {
-            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            let started = std::time::Instant::now();
-            let embedding = engine.describe(&image, &face)?.embedding;
-            self.monitor.inference(Stage::Embed, started.elapsed());
-            embedding
-        };
-        let jpeg = image_io::encode_jpeg(&image, 90);
+    /// One attempt with the best frames of those liveness judged: online when the backend
+    /// answers, by offline grace when it cannot be reached. The audit event is durable before
+    /// returning, so before the relay moves.
+    async fn authenticate(&mut self, live_since: Millis) -> Result<Attempt, DaemonError> {
+        let chosen = self.track.best(self.matching.frames.max(1));
+        if chosen.is_empty() {
+            return self.record(
+                live_since,
+                None,
+                Outcome::Denied(DenyReason::NoUsableFace),
+                true,
+                "no frame to send".into(),
+                None,
+            );
+        }
+        let embeddings: Vec<Embedding> = chosen.iter().map(|f| f.embedding).collect();
+        let jpegs: Vec<Vec<u8>> = chosen
+            .iter()
+            .filter_map(|f| f.image.as_ref())
+            .map(|image| image_io::encode_jpeg(image, 90))
+            .collect();
         let online = self
             .flow
-            .authenticate(jpeg, None, &self.door_name, &self.policy)
+            .authenticate(jpegs, None, &self.door_name, &self.policy)
             .await;
-        let attempt = match online {
+        match online {
             Ok(decision) => {
                 if std::mem::take(&mut self.backend_lost) {
                     self.revalidate_at_ms = 0; // back online: check the grants at the next tick
                 }
-                if decision.granted {
-                    self.renew_grant(&decision, &embedding)?;
+                if decision.granted() {
+                    self.renew_grant(&decision, &embeddings[0])?;
                 } else if let Some(user) = &decision.user {
                     // Revocation is honoured as soon as the backend says no.
                     self.grants.revoke(user)?;
@@ -386,20 +423,26 @@ impl Daemon {
                 self.record(
                     live_since,
                     decision.user,
-                    decision.granted,
+                    decision.outcome,
                     true,
                     decision.reason,
                     decision.similarity,
-                )?
+                )
             }
             Err(BackendError::Unavailable(why) | BackendError::Throttled(why)) => {
                 tracing::info!(%why, "backend unreachable: deciding offline");
                 self.backend_lost = true;
-                self.decide_offline(live_since, &embedding)?
+                self.decide_offline(live_since, &embeddings)
             }
-            Err(other) => self.record(live_since, None, false, true, other.to_string(), None)?,
-        };
-        Ok((attempt.granted, attempt))
+            Err(other) => self.record(
+                live_since,
+                None,
+                Outcome::Denied(DenyReason::BackendError),
+                true,
+                other.to_string(),
+                None,
+            ),
+        }
     }
 
     /// Appends the audit event (durably) and returns the attempt.
@@ -407,7 +450,7 @@ impl Daemon {
         &self,
         live_since: Millis,
         user: Option<String>,
-        granted: bool,
+        outcome: Outcome,
         online: bool,
         reason: String,
         similarity: Option<f32>,
@@ -419,7 +462,8 @@ impl Daemon {
             time_ms: now,
             door: self.door_name.clone(),
             user: user.clone(),
-            granted,
+            granted: outcome.granted(),
+            outcome: Some(outcome.label().to_string()),
             reason: reason.clone(),
             similarity,
             backend: self.backend_name.clone(),
@@ -430,7 +474,7 @@ impl Daemon {
         Ok(Attempt {
             at_ms: now,
             user,
-            granted,
+            outcome,
             online,
             reason,
             similarity,
@@ -447,6 +491,7 @@ impl Daemon {
             door: self.door_name.clone(),
             user: None,
             granted: kind == AuditKind::Exit,
+            outcome: None,
             reason,
             similarity: None,
             backend: self.backend_name.clone(),

@@ -11,9 +11,12 @@ pub mod gpio;
 pub mod simulated;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
 
 /// The lock's two states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,11 +149,13 @@ pub struct DoorHardware {
     pub indicator: Box<dyn Indicator>,
 }
 
-/// Opens what `config` names. The relay is wrapped in a watchdog that relocks after
-/// `max_unlock` even if the daemon is stuck.
+/// Opens what `config` names. The relay is wrapped in a watchdog that relocks an unlock
+/// [`bounded::WATCHDOG_GRACE`] after `unlock` (the daemon's `unlock_ms`) even if the daemon is
+/// stuck; `clock` is the watchdog's time.
 pub fn open_hardware(
     config: &DoorIoConfig,
-    max_unlock: Duration,
+    unlock: Duration,
+    clock: Arc<dyn Clock>,
 ) -> Result<DoorHardware, RelayError> {
     let (relay, sensors, indicator): (Box<dyn Relay>, Box<dyn DoorSensors>, Box<dyn Indicator>) =
         match config.kind {
@@ -171,7 +176,11 @@ pub fn open_hardware(
             }
         };
     Ok(DoorHardware {
-        relay: Box::new(bounded::BoundedRelay::new(relay, max_unlock)),
+        relay: Box::new(bounded::BoundedRelay::new(
+            relay,
+            unlock + bounded::WATCHDOG_GRACE,
+            clock,
+        )),
         sensors,
         indicator,
     })

@@ -78,15 +78,15 @@ struct AttemptLabels {
 
 impl AttemptLabels {
     fn of(attempt: &Attempt) -> Self {
-        let reason = match (attempt.granted, attempt.online, &attempt.user) {
-            (true, true, _) => "verified",
-            (true, false, _) => "offline_grace",
-            (false, false, _) => "offline_no_grant",
-            (false, true, None) => "unknown_face",
-            (false, true, Some(_)) => "refused",
+        let decision = if attempt.granted() {
+            "granted"
+        } else {
+            "denied"
         };
-        let decision = if attempt.granted { "granted" } else { "denied" };
-        Self { decision, reason }
+        Self {
+            decision,
+            reason: attempt.outcome.label(),
+        }
     }
 }
 
@@ -325,12 +325,13 @@ impl Collector for CameraCollector {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::events::{DenyReason, Outcome, Via};
 
-    fn attempt(granted: bool, online: bool, user: Option<&str>) -> Attempt {
+    fn attempt(outcome: Outcome, online: bool, user: Option<&str>) -> Attempt {
         Attempt {
             at_ms: 0,
             user: user.map(str::to_string),
-            granted,
+            outcome,
             online,
             reason: "free text that must not become a label".into(),
             similarity: None,
@@ -342,16 +343,26 @@ mod tests {
     #[test]
     fn attempts_are_counted_under_a_fixed_set_of_reasons() {
         let monitor = Monitor::new(Arc::new(ManualClock::at(0)), 5_000);
-        monitor.attempt(&attempt(true, true, Some("a")));
-        monitor.attempt(&attempt(false, true, None));
-        monitor.attempt(&attempt(false, false, Some("a")));
+        monitor.attempt(&attempt(Outcome::Granted(Via::Verified), true, Some("a")));
+        monitor.attempt(&attempt(
+            Outcome::Denied(DenyReason::UnknownFace),
+            true,
+            None,
+        ));
+        monitor.attempt(&attempt(Outcome::Denied(DenyReason::NotLive), true, None));
+        monitor.attempt(&attempt(
+            Outcome::Denied(DenyReason::OfflineNoGrant),
+            false,
+            Some("a"),
+        ));
         let text = monitor.render_metrics();
         for series in [
             r#"facegate_attempts_total{decision="granted",reason="verified"} 1"#,
             r#"facegate_attempts_total{decision="denied",reason="unknown_face"} 1"#,
+            r#"facegate_attempts_total{decision="denied",reason="not_live"} 1"#,
             r#"facegate_attempts_total{decision="denied",reason="offline_no_grant"} 1"#,
             "facegate_offline 1",
-            "facegate_face_to_relay_seconds_count 3",
+            "facegate_face_to_relay_seconds_count 4",
         ] {
             assert!(text.contains(series), "{series} missing from\n{text}");
         }

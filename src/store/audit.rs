@@ -53,6 +53,9 @@ pub struct AuditEvent {
     pub door: String,
     pub user: Option<String>,
     pub granted: bool,
+    /// An attempt's outcome label (`verified`, `unknown_face`, `not_live`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
     pub reason: String,
     pub similarity: Option<f32>,
     pub backend: String,
@@ -210,6 +213,7 @@ mod tests {
             door: "front".into(),
             user: Some(format!("user{i}@example.com")),
             granted: i.is_multiple_of(2),
+            outcome: None,
             reason: "test".into(),
             similarity: Some(0.5),
             backend: "embedded".into(),

@@ -10,6 +10,7 @@ pub mod gallery;
 pub mod image_io;
 pub mod models;
 pub mod onnx_graph;
+pub mod open_set;
 pub mod quality;
 pub mod runtime;
 

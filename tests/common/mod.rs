@@ -2,6 +2,10 @@
 //! whether a test must skip (with a printed reason) because they are absent.
 #![allow(dead_code)]
 
+pub mod door;
+pub mod ports;
+pub mod relay;
+
 use std::path::{Path, PathBuf};
 
 use facegate::vision::{FaceEngine, RuntimeKind, VisionConfig, models};
@@ -16,7 +20,7 @@ pub fn model_dir() -> Option<PathBuf> {
     if present {
         return Some(dir);
     }
-    if std::env::var_os("FACEGATE_REQUIRE_MODELS").is_some() {
+    if required("FACEGATE_REQUIRE_MODELS") {
         panic!(
             "models missing in {}: run scripts/fetch-models.sh",
             dir.display()
@@ -29,17 +33,38 @@ pub fn model_dir() -> Option<PathBuf> {
     None
 }
 
-/// `../shared/faces`, or `None` (with a reason printed) when it is absent.
+/// `../shared/faces` (or `$FACEGATE_FACES`), or `None` (with a reason printed) when it is
+/// absent. With `FACEGATE_REQUIRE_FACES=1` or `FACEGATE_REQUIRE_MODELS=1` (both set by CI) a
+/// missing folder fails the test instead: a checkout without the photos must not pass green.
 pub fn faces_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("FACEGATE_FACES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/faces"));
+    faces_at(
+        dir,
+        required("FACEGATE_REQUIRE_FACES") || required("FACEGATE_REQUIRE_MODELS"),
+    )
+}
+
+/// `dir` when it holds the face photos; otherwise a panic when `required`, else `None`.
+pub fn faces_at(dir: PathBuf, required: bool) -> Option<PathBuf> {
     if dir.join("dev").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: face photos not found at {}", dir.display());
-        None
+        return Some(dir);
     }
+    if required {
+        panic!(
+            "face photos missing at {} (FACEGATE_REQUIRE_FACES or FACEGATE_REQUIRE_MODELS is \
+             set): put ../shared/faces beside the checkout or set FACEGATE_FACES",
+            dir.display()
+        );
+    }
+    eprintln!("SKIP: face photos not found at {}", dir.display());
+    None
+}
+
+/// Whether the switch `name` is on (set to anything but empty or `0`).
+pub fn required(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A face engine on `runtime`, or `None` when the models are absent.
@@ -197,6 +222,7 @@ pub fn embedded(
             dir,
             std::sync::Arc::new(std::sync::Mutex::new(engine)),
             config,
+            facegate::matching::MatchingConfig::default().rule(),
             std::sync::Arc::new(clock.clone()),
         )
         .expect("the embedded backend opens"),

@@ -27,6 +27,7 @@ use crate::auth::{DeviceFlow, jwt::Expectations};
 use crate::backend::BackendError;
 use crate::backend::triggers::{TriggerConfig, TriggerPorts};
 use crate::clock::Clock;
+use crate::matching::{DecisionRule, Threshold};
 
 /// Config section `[backend.aws]`; the names match the SAM stack's outputs.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -44,8 +45,13 @@ pub struct AwsConfig {
     pub signup_bucket: String,
     pub collection_id: String,
     pub faces_table: String,
-    /// Rekognition similarity a face must reach to match, percent.
+    /// The triggers' ledger (challenge verdicts, failed answers): the Lambda's alone.
+    pub ledger_table: String,
+    /// Rekognition similarity a face must reach to match, percent (Rekognition's scores are not
+    /// SFace's: the calibrated `[matching]` rule does not apply to them).
     pub match_threshold: f32,
+    /// Percentage points by which the best person must beat anyone else.
+    pub match_margin: f32,
     /// Endpoint overrides (tests, S3-compatible stores); unset: AWS's own.
     pub endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
@@ -68,7 +74,9 @@ impl Default for AwsConfig {
             signup_bucket: String::new(),
             collection_id: "facegate".into(),
             faces_table: "facegate-faces".into(),
+            ledger_table: "facegate-ledger".into(),
             match_threshold: 95.0,
+            match_margin: 1.0,
             endpoint_url: None,
             s3_endpoint_url: None,
             dynamodb_endpoint_url: None,
@@ -90,6 +98,7 @@ impl AwsConfig {
             ("signup_bucket", &self.signup_bucket),
             ("collection_id", &self.collection_id),
             ("faces_table", &self.faces_table),
+            ("ledger_table", &self.ledger_table),
         ] {
             if value.is_empty() {
                 problems.push(format!(
@@ -101,6 +110,12 @@ impl AwsConfig {
             problems.push(format!(
                 "backend.aws.match_threshold = {} must be 50 to 100 (percent)",
                 self.match_threshold
+            ));
+        }
+        if !(0.0..=10.0).contains(&self.match_margin) {
+            problems.push(format!(
+                "backend.aws.match_margin = {} must be 0 to 10 (percentage points)",
+                self.match_margin
             ));
         }
         for (key, value, max) in [
@@ -140,6 +155,11 @@ impl AwsConfig {
         bounded_secs(self.operation_timeout_secs, MAX_OPERATION_SECS)
     }
 
+    /// The decision rule for Rekognition's percent scores: a fixed threshold and margin.
+    pub fn rule(&self) -> DecisionRule {
+        DecisionRule::new(Threshold::Fixed(self.match_threshold), self.match_margin)
+    }
+
     fn client_secret(&self) -> Result<Option<String>, BackendError> {
         let Some(path) = &self.client_secret_file else {
             return Ok(None);
@@ -171,6 +191,7 @@ pub struct AwsBackend {
     pub signup: Arc<s3::S3Store>,
     pub faces: Arc<rekognition::RekognitionIndex>,
     pub directory: Arc<dynamodb::DynamoDirectory>,
+    pub ledger: Arc<dynamodb::DynamoLedger>,
 }
 
 impl AwsBackend {
@@ -258,11 +279,20 @@ impl AwsBackend {
             faces: Arc::new(rekognition::RekognitionIndex::new(
                 aws_sdk_rekognition::Client::new(shared),
                 &config.collection_id,
-                config.match_threshold,
+                (config.match_threshold - config.match_margin).max(0.0),
             )),
-            directory: Arc::new(dynamodb::DynamoDirectory::new(dynamo, &config.faces_table)),
+            directory: Arc::new(dynamodb::DynamoDirectory::new(
+                dynamo.clone(),
+                &config.faces_table,
+            )),
+            ledger: Arc::new(dynamodb::DynamoLedger::new(dynamo, &config.ledger_table)),
             config: config.clone(),
         })
+    }
+
+    /// The decision rule for Rekognition's scores.
+    pub fn rule(&self) -> DecisionRule {
+        self.config.rule()
     }
 
     /// What a token from this pool must say.
@@ -293,6 +323,7 @@ impl AwsBackend {
             directory: self.directory.clone(),
             keys: Arc::new(keys),
             expectations: self.expectations(),
+            rule: self.rule(),
             clock,
         })
     }
@@ -305,8 +336,12 @@ impl AwsBackend {
             faces: self.faces.clone(),
             directory: self.directory.clone(),
             users: self.pool.clone(),
+            ledger: self.ledger.clone(),
             clock,
-            config,
+            config: TriggerConfig {
+                rule: self.rule(),
+                ..config
+            },
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The face index as an Amazon Rekognition collection. Similarities are Rekognition's percent;
-//! searches ask only for matches at or above `match_threshold` percent.
+//! searches ask for matches down to `search_floor` percent, below the decision threshold by at
+//! least the margin, so the decision rule sees a runner-up that comes close.
 
 use async_trait::async_trait;
 use aws_sdk_rekognition::Client;
@@ -14,16 +15,16 @@ use crate::backend::{BackendError, FaceIndex, FaceMatch};
 pub struct RekognitionIndex {
     client: Client,
     collection_id: String,
-    /// Percent, 0-100.
-    match_threshold: f32,
+    /// Percent, 0-100: the lowest similarity a search returns.
+    search_floor: f32,
 }
 
 impl RekognitionIndex {
-    pub fn new(client: Client, collection_id: impl Into<String>, match_threshold: f32) -> Self {
+    pub fn new(client: Client, collection_id: impl Into<String>, search_floor: f32) -> Self {
         Self {
             client,
             collection_id: collection_id.into(),
-            match_threshold,
+            search_floor,
         }
     }
 }
@@ -108,7 +109,7 @@ impl FaceIndex for RekognitionIndex {
             .collection_id(&self.collection_id)
             .image(image(photo))
             .max_faces(i32::try_from(max_faces).unwrap_or(i32::MAX))
-            .face_match_threshold(self.match_threshold)
+            .face_match_threshold(self.search_floor)
             .quality_filter(QualityFilter::Auto)
             .send()
             .await;
@@ -132,6 +133,17 @@ impl FaceIndex for RekognitionIndex {
             .collect();
         matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         Ok(matches)
+    }
+
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        let out = self
+            .client
+            .describe_collection()
+            .collection_id(&self.collection_id)
+            .send()
+            .await
+            .map_err(|e| errors::map("Rekognition DescribeCollection", e))?;
+        Ok(out.face_count().map_or(0, |n| n as usize))
     }
 
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {

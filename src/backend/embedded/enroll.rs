@@ -121,7 +121,11 @@ impl EmbeddedBackend {
                 .enrollable_embedding(photo)
                 .await
                 .map_err(|e| prefix(i, e))?;
-            for hit in self.faces.search_embedding(&embedding, 3) {
+            // Another person this close makes the two ambiguous at the door.
+            let rule = &self.ports.config.rule;
+            let close = rule.threshold(self.faces.len()) - rule.margin();
+            let nearest = self.faces.search_embedding(&embedding, 3);
+            for hit in nearest.iter().filter(|h| h.similarity >= close) {
                 let other = self.directory.user_of_face(&hit.face_id).await?;
                 if let Some(other) = other.filter(|other| other != username) {
                     warnings.push(format!(

@@ -20,7 +20,6 @@ pub struct LocalFaceIndex {
     tree: sled::Tree,
     sealer: Arc<Sealer>,
     gallery: Arc<Mutex<Gallery>>,
-    threshold: f32,
 }
 
 impl LocalFaceIndex {
@@ -40,13 +39,11 @@ impl LocalFaceIndex {
                 .ok_or_else(|| internal("a stored embedding is damaged"))?;
             gallery.insert(id, &embedding);
         }
-        let threshold = engine.lock().map_err(internal)?.match_threshold();
         Ok(Self {
             engine,
             tree,
             sealer,
             gallery: Arc::new(Mutex::new(gallery)),
-            threshold,
         })
     }
 
@@ -94,13 +91,12 @@ impl LocalFaceIndex {
         .await
     }
 
-    /// Every face at or above the threshold for `embedding`, best first.
+    /// The `max_faces` faces nearest to `embedding`, best first.
     pub fn search_embedding(&self, embedding: &Embedding, max_faces: usize) -> Vec<FaceMatch> {
         let gallery = self.gallery.lock().unwrap_or_else(|p| p.into_inner());
         gallery
             .search(embedding, max_faces)
             .into_iter()
-            .filter(|hit| hit.similarity >= self.threshold)
             .map(|hit| FaceMatch {
                 face_id: hit.id,
                 similarity: hit.similarity,
@@ -148,6 +144,10 @@ impl FaceIndex for LocalFaceIndex {
         Ok(self.search_embedding(&embedding, max_faces))
     }
 
+    async fn face_count(&self) -> Result<usize, BackendError> {
+        Ok(self.len())
+    }
+
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {
         let a = self.probe_embedding(source).await?;
         let b = self.probe_embedding(target).await?;
@@ -174,25 +174,38 @@ pub fn enrollable_face(engine: &mut FaceEngine, image: &[u8]) -> Result<Embeddin
     let Some(largest) = faces.first() else {
         return Err(BackendError::Rejected("no face in the photo".into()));
     };
+    let described = engine.describe(&frame, largest).map_err(vision)?;
+    match enrollment_refusal(&faces, &described, engine.config().quality.min_score) {
+        Some(reason) => Err(BackendError::Rejected(reason)),
+        None => Ok(described.embedding),
+    }
+}
+
+/// Why enrollment refuses a photo whose faces are `faces` (largest first) and whose largest face
+/// is `described`, or `None` when it accepts it.
+pub fn enrollment_refusal(
+    faces: &[crate::vision::Face],
+    described: &crate::vision::DescribedFace,
+    min_score: f32,
+) -> Option<String> {
     // A face counts as another person when it is confidently detected and at least half the
     // size of the main one; a distant passer-by at the edge does not.
     let side = |f: &crate::vision::Face| f.bbox.width.min(f.bbox.height);
-    let min_score = engine.config().quality.min_score;
+    let largest = side(&described.face);
     let people = faces
         .iter()
-        .filter(|f| f.score >= min_score && side(f) >= side(largest) / 2.0)
+        .filter(|f| f.score >= min_score && side(f) >= largest / 2.0)
         .count();
     if people > 1 {
-        return Err(BackendError::Rejected(format!(
+        return Some(format!(
             "{people} faces in the photo; an enrollment photo must show one person"
-        )));
+        ));
     }
-    let described = engine.describe(&frame, &faces[0]).map_err(vision)?;
     if !described.quality.passed {
-        return Err(BackendError::Rejected(format!(
+        return Some(format!(
             "the face fails the quality gate: {}",
             described.quality.reasons.join("; ")
-        )));
+        ));
     }
-    Ok(described.embedding)
+    None
 }

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use enroll::{EnrollReport, Enrollment};
-pub use face_index::{LocalFaceIndex, enrollable_face};
+pub use face_index::{LocalFaceIndex, enrollable_face, enrollment_refusal};
 pub use photos::KeptPhotos;
 pub use pool::UserPool;
-pub use store::{MemoryObjectStore, SledDirectory};
+pub use store::{MemoryObjectStore, SledDirectory, SledLedger};
 pub use upgrade::SCHEMA_VERSION;
 pub use users::{User, UserStore, normalize_username};
 
@@ -32,6 +32,7 @@ use crate::auth::DeviceFlow;
 use crate::auth::flow::StaticKeys;
 use crate::auth::jwt::Jwks;
 use crate::clock::Clock;
+use crate::matching::DecisionRule;
 use crate::store::Sealer;
 use crate::vision::FaceEngine;
 
@@ -51,6 +52,9 @@ pub struct EmbeddedConfig {
     pub max_image_bytes: u64,
     /// Days an enrollment photo is kept (sealed) after its face is indexed; 0: not kept.
     pub photo_retention_days: u32,
+    /// Failed face answers within `lockout_window_secs` that lock a user out until they age out.
+    pub lockout_failures: usize,
+    pub lockout_window_secs: u64,
 }
 
 impl Default for EmbeddedConfig {
@@ -62,6 +66,8 @@ impl Default for EmbeddedConfig {
             refresh_validity_secs: 30 * 24 * 3600,
             max_image_bytes: 2 * 1024 * 1024,
             photo_retention_days: 0,
+            lockout_failures: 5,
+            lockout_window_secs: 15 * 60,
         }
     }
 }
@@ -143,6 +149,7 @@ impl EmbeddedBackend {
         data_dir: &Path,
         engine: Arc<Mutex<FaceEngine>>,
         config: &EmbeddedConfig,
+        rule: DecisionRule,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, BackendError> {
         create_private_dir(data_dir)?;
@@ -151,6 +158,9 @@ impl EmbeddedBackend {
         let users = UserStore::new(db.open_tree("users").map_err(internal)?);
         let trigger_config = TriggerConfig {
             max_image_bytes: config.max_image_bytes,
+            rule,
+            lockout_failures: config.lockout_failures,
+            lockout_window_ms: config.lockout_window_secs * 1000,
             ..TriggerConfig::default()
         };
         // A few frames or photos at once at most (each one is read within its challenge or its
@@ -168,6 +178,7 @@ impl EmbeddedBackend {
             faces: Arc::new(faces.clone()),
             directory: Arc::new(directory.clone()),
             users: Arc::new(users.clone()),
+            ledger: Arc::new(SledLedger::open(&db)?),
             clock,
             config: trigger_config,
         };
@@ -220,7 +231,7 @@ impl EmbeddedBackend {
     }
 
     /// Deletes a person with every trace the backend holds: faces (embeddings and directory
-    /// records), refresh tokens, kept photos and the user. `None` when there is no such user.
+    /// records), refresh tokens, failed answers in the ledger, kept photos and the user. `None` when there is no such user.
     /// The records leave the disk only when the store is rewritten: [`erase::erase_person`]
     /// does both, and the grant on the door.
     pub async fn delete_user(&self, username: &str) -> Result<Option<Deleted>, BackendError> {
@@ -231,6 +242,7 @@ impl EmbeddedBackend {
             self.directory.delete_face(face).await?;
         }
         let refresh_tokens = self.pool.revoke_refresh_tokens(&username)?;
+        self.ports.ledger.clear_failures(&username).await?;
         let photos = self.photos.forget(&username)?;
         let existed = self.users.delete(&username)?;
         Ok(existed.then_some(Deleted {
@@ -250,6 +262,7 @@ impl EmbeddedBackend {
             directory: Arc::new(self.directory.clone()),
             keys: Arc::new(StaticKeys(self.pool.jwks())),
             expectations: self.pool.expectations(),
+            rule: self.ports.config.rule.clone(),
             clock: self.ports.clock.clone(),
         }
     }

@@ -16,9 +16,10 @@ use aws_lambda_events::event::cognito::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::tokens::{Issuer, TokenSigner, random_id};
+use super::tokens::{Issuer, TokenSigner};
 use super::users::{User, UserStore, normalize_username};
 use crate::auth::jwt::{Expectations, Jwks};
+use crate::backend::random_id;
 use crate::backend::triggers::{self, CUSTOM_CHALLENGE, TriggerPorts};
 use crate::backend::{AuthStep, BackendError, IdentityProvider, Tokens};
 use crate::clock::Millis;

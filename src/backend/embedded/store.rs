@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::backend::{BackendError, Directory, FaceRecord, ObjectInfo, ObjectStore};
+use crate::backend::{BackendError, Directory, FaceRecord, ObjectInfo, ObjectStore, TriggerLedger};
 use crate::clock::{Clock, Millis};
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
@@ -171,10 +171,173 @@ impl Directory for SledDirectory {
     }
 }
 
+/// The triggers' ledger in two trees of the backend's store: verdicts by private challenge id,
+/// and each user's recent failed answers. Only the trigger code reaches it.
+#[derive(Clone)]
+pub struct SledLedger {
+    verdicts: sled::Tree,
+    failures: sled::Tree,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FiledVerdict {
+    correct: bool,
+    expires_at_ms: Millis,
+}
+
+/// Verdicts kept before expired ones are swept.
+const VERDICTS_BEFORE_SWEEP: usize = 4096;
+
+impl SledLedger {
+    pub fn open(db: &sled::Db) -> Result<Self, BackendError> {
+        Ok(Self {
+            verdicts: db.open_tree("ledger/verdicts").map_err(internal)?,
+            failures: db.open_tree("ledger/failures").map_err(internal)?,
+        })
+    }
+
+    fn times(&self, username: &str) -> Result<Vec<(Millis, Millis)>, BackendError> {
+        match self.failures.get(username.as_bytes()).map_err(internal)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(internal),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn sweep(&self, now: Millis) -> Result<(), BackendError> {
+        for entry in self.verdicts.iter() {
+            let (id, bytes) = entry.map_err(internal)?;
+            let expired = serde_json::from_slice::<FiledVerdict>(&bytes)
+                .map_or(true, |v| v.expires_at_ms < now);
+            if expired {
+                self.verdicts.remove(id).map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TriggerLedger for SledLedger {
+    async fn verdict(&self, id: &str) -> Result<Option<bool>, BackendError> {
+        match self.verdicts.get(id.as_bytes()).map_err(internal)? {
+            Some(bytes) => {
+                let filed: FiledVerdict = serde_json::from_slice(&bytes).map_err(internal)?;
+                Ok(Some(filed.correct))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn file_verdict(
+        &self,
+        id: &str,
+        correct: bool,
+        expires_at_ms: Millis,
+    ) -> Result<bool, BackendError> {
+        if self.verdicts.len() >= VERDICTS_BEFORE_SWEEP {
+            self.sweep(expires_at_ms.saturating_sub(3_600_000))?;
+        }
+        let filed = serde_json::to_vec(&FiledVerdict {
+            correct,
+            expires_at_ms,
+        })
+        .map_err(internal)?;
+        let previous = self
+            .verdicts
+            .compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(filed))
+            .map_err(internal)?;
+        self.verdicts.flush_async().await.map_err(internal)?;
+        match previous {
+            Ok(()) => Ok(correct),
+            Err(existing) => {
+                let bytes = existing
+                    .current
+                    .ok_or_else(|| internal("a verdict vanished"))?;
+                let first: FiledVerdict = serde_json::from_slice(&bytes).map_err(internal)?;
+                Ok(first.correct)
+            }
+        }
+    }
+
+    async fn failures_since(
+        &self,
+        username: &str,
+        since_ms: Millis,
+    ) -> Result<usize, BackendError> {
+        Ok(self
+            .times(username)?
+            .iter()
+            .filter(|(at, _)| *at >= since_ms)
+            .count())
+    }
+
+    async fn record_failure(
+        &self,
+        username: &str,
+        at_ms: Millis,
+        keep_until_ms: Millis,
+    ) -> Result<(), BackendError> {
+        let mut times = self.times(username)?;
+        times.retain(|(_, keep)| *keep >= at_ms);
+        times.push((at_ms, keep_until_ms));
+        let bytes = serde_json::to_vec(&times).map_err(internal)?;
+        self.failures
+            .insert(username.as_bytes(), bytes)
+            .map_err(internal)?;
+        self.failures.flush_async().await.map_err(internal)?;
+        Ok(())
+    }
+
+    async fn clear_failures(&self, username: &str) -> Result<(), BackendError> {
+        self.failures
+            .remove(username.as_bytes())
+            .map_err(internal)?;
+        self.failures.flush_async().await.map_err(internal)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    fn ledger() -> SledLedger {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        SledLedger::open(&db).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_first_verdict_wins() {
+        let l = ledger();
+        assert_eq!(l.verdict("a").await.unwrap(), None);
+        assert!(!l.file_verdict("a", false, 10).await.unwrap());
+        assert!(
+            !l.file_verdict("a", true, 10).await.unwrap(),
+            "a second verdict does not replace the first"
+        );
+        assert_eq!(l.verdict("a").await.unwrap(), Some(false));
+    }
+
+    #[tokio::test]
+    async fn failures_are_counted_in_their_window_and_cleared() {
+        let l = ledger();
+        for at in [100, 200, 300] {
+            l.record_failure("ana@example.com", at, at + 1_000)
+                .await
+                .unwrap();
+        }
+        assert_eq!(l.failures_since("ana@example.com", 0).await.unwrap(), 3);
+        assert_eq!(l.failures_since("ana@example.com", 250).await.unwrap(), 1);
+        assert_eq!(l.failures_since("bob@example.com", 0).await.unwrap(), 0);
+        // Old failures are dropped as new ones arrive.
+        l.record_failure("ana@example.com", 5_000, 6_000)
+            .await
+            .unwrap();
+        assert_eq!(l.times("ana@example.com").unwrap().len(), 1);
+        l.clear_failures("ana@example.com").await.unwrap();
+        assert_eq!(l.failures_since("ana@example.com", 0).await.unwrap(), 0);
+    }
 
     #[tokio::test]
     async fn objects_expire_and_never_pile_up() {

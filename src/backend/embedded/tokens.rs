@@ -6,11 +6,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use rand::RngCore;
 use serde_json::{Value, json};
 
 use super::users::User;
 use crate::auth::jwt::{Jwk, Jwks};
+use crate::backend::random_id;
 
 /// Who issues tokens and for which client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +122,4 @@ impl TokenSigner {
             URL_SAFE_NO_PAD.encode(signature.to_bytes())
         )
     }
-}
-
-/// 16 random bytes as hex.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

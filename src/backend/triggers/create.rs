@@ -2,9 +2,9 @@
 //! under. Public parameters hold only the key and upload instructions, never a FaceId.
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsCreateAuthChallenge as CreateEvent;
-use rand::RngCore;
 
 use super::{CHALLENGE_METADATA, TriggerConfig, params};
+use crate::backend::random_id;
 use crate::clock::Clock;
 
 pub fn create_auth_challenge(
@@ -12,9 +12,7 @@ pub fn create_auth_challenge(
     clock: &dyn Clock,
     config: &TriggerConfig,
 ) -> CreateEvent {
-    let mut nonce = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let nonce = random_id();
     let key = format!("{}{nonce}.jpg", config.signin_prefix);
     let response = &mut event.response;
     response.public_challenge_parameters = [
@@ -29,6 +27,7 @@ pub fn create_auth_challenge(
         (params::UPLOAD_KEY, key),
         (params::ISSUED_AT, clock.now_ms().to_string()),
         (params::NONCE, nonce),
+        (params::VERDICT_ID, random_id()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -4,7 +4,9 @@
 //!
 //! The rules of SECURITY.md live here: the answer is only the key Create issued, in the sign-in
 //! store, uploaded after the challenge, small enough, used once; nothing secret goes into the
-//! public parameters; errors fail closed; three wrong answers end the session.
+//! public parameters; the face must be the user's by the decision rule (threshold for the
+//! gallery's size, margin over anyone else); errors fail closed; three wrong answers end the
+//! session, and repeated failures lock the user out for a while.
 
 mod create;
 mod define;
@@ -20,8 +22,9 @@ pub use index_faces::{IndexedFace, index_faces, signup_key, url_decode};
 pub use pre_sign_up::pre_sign_up;
 pub use verify::verify_auth_challenge;
 
-use super::{Directory, FaceIndex, ObjectStore, UserLookup};
+use super::{Directory, FaceIndex, ObjectStore, TriggerLedger, UserLookup};
 use crate::clock::Clock;
+use crate::matching::{DecisionRule, MatchingConfig};
 
 /// The one challenge name this flow uses.
 pub const CUSTOM_CHALLENGE: &str = "CUSTOM_CHALLENGE";
@@ -40,10 +43,12 @@ pub mod params {
     pub const ISSUED_AT: &str = "issuedAtMs";
     /// Private: the challenge's nonce.
     pub const NONCE: &str = "nonce";
+    /// Private: where Verify files its verdict (random, unrelated to the public upload key).
+    pub const VERDICT_ID: &str = "verdictId";
 }
 
 /// Settings of the trigger logic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TriggerConfig {
     /// Where sign-in frames go in the sign-in store.
     pub signin_prefix: String,
@@ -55,6 +60,11 @@ pub struct TriggerConfig {
     pub challenge_ttl_ms: u64,
     /// Wrong answers that end a session.
     pub max_attempts: usize,
+    /// Who a face is: threshold for the gallery's size, margin over anyone else.
+    pub rule: DecisionRule,
+    /// Failed answers within `lockout_window_ms` that lock a user out (until they age out).
+    pub lockout_failures: usize,
+    pub lockout_window_ms: u64,
 }
 
 impl Default for TriggerConfig {
@@ -65,6 +75,9 @@ impl Default for TriggerConfig {
             max_image_bytes: 2 * 1024 * 1024,
             challenge_ttl_ms: 3 * 60 * 1000,
             max_attempts: 3,
+            rule: MatchingConfig::default().rule(),
+            lockout_failures: 5,
+            lockout_window_ms: 15 * 60 * 1000,
         }
     }
 }
@@ -77,6 +90,7 @@ pub struct TriggerPorts {
     pub faces: Arc<dyn FaceIndex>,
     pub directory: Arc<dyn Directory>,
     pub users: Arc<dyn UserLookup>,
+    pub ledger: Arc<dyn TriggerLedger>,
     pub clock: Arc<dyn Clock>,
     pub config: TriggerConfig,
 }

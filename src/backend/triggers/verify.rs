@@ -1,15 +1,18 @@
-//! Verify auth challenge response: is the answer the frame this challenge asked for, and does
-//! its face belong to the user? Every error answers "wrong" (fail closed) and is logged.
+//! Verify auth challenge response: is the answer the frame this challenge asked for, and is its
+//! face the user's by the decision rule? Every error answers "wrong" (fail closed) and is
+//! logged.
+//!
+//! Cognito retries a Verify that does not answer in time, so the verdict is filed (in the
+//! trigger-only ledger, under a private id) before the frame is deleted: a retry either finds
+//! the verdict or the frame, never neither. A user with too many recent failed answers is
+//! locked out: their answers are judged as usual (same work, same shape) and answered wrong.
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as VerifyEvent;
 
 use super::{TriggerPorts, params};
 use crate::backend::BackendError;
-
-/// Where the verdict for a nonce is kept, so a retried invocation answers the same.
-fn verdict_key(nonce: &str) -> String {
-    format!("verdicts/{nonce}")
-}
+use crate::backend::identify::identify;
+use crate::matching::Identification;
 
 pub async fn verify_auth_challenge(mut event: VerifyEvent, ports: &TriggerPorts) -> VerifyEvent {
     let username = event
@@ -39,47 +42,87 @@ async fn check(
     ports: &TriggerPorts,
 ) -> Result<Result<(), &'static str>, BackendError> {
     let private = &event.request.private_challenge_parameters;
-    let (Some(expected), Some(nonce), Some(issued_at)) = (
+    let (Some(expected), Some(verdict_id), Some(issued_at)) = (
         private.get(params::UPLOAD_KEY),
-        private.get(params::NONCE),
+        private.get(params::VERDICT_ID),
         private
             .get(params::ISSUED_AT)
             .and_then(|t| t.parse::<u64>().ok()),
     ) else {
         return Ok(Err("the challenge has no upload key"));
     };
-    let answer = event
-        .request
-        .challenge_answer
-        .as_ref()
-        .and_then(|a| a.as_str());
-    if answer != Some(expected.as_str()) {
-        return Ok(Err("the answer is not the key this challenge issued"));
-    }
-    if let Some(verdict) = ports.signin.get(&verdict_key(nonce)).await? {
-        // A retried invocation (Cognito retries on timeout) gets the first verdict.
-        return Ok(if verdict == b"1" {
+    let config = &ports.config;
+    let now = ports.clock.now_ms();
+    let since = now.saturating_sub(config.lockout_window_ms);
+    let (filed, failures) = tokio::try_join!(
+        ports.ledger.verdict(verdict_id),
+        ports.ledger.failures_since(username, since),
+    )?;
+    if let Some(verdict) = filed {
+        // A retried invocation gets the first verdict.
+        return Ok(if verdict {
             Ok(())
         } else {
             Err("already answered")
         });
     }
-    let outcome = judge_frame(
-        expected,
-        issued_at,
-        username,
-        event.request.user_not_found,
-        ports,
-    )
-    .await?;
-    let verdict: &[u8] = if outcome.is_ok() { b"1" } else { b"0" };
-    ports
-        .signin
-        .put(&verdict_key(nonce), verdict.to_vec(), "text/plain")
+    let answer = event
+        .request
+        .challenge_answer
+        .as_ref()
+        .and_then(|a| a.as_str());
+    let outcome = if answer != Some(expected.as_str()) {
+        Err("the answer is not the key this challenge issued")
+    } else {
+        judge_frame(
+            expected,
+            issued_at,
+            username,
+            event.request.user_not_found,
+            ports,
+        )
+        .await?
+    };
+    let locked = failures >= config.lockout_failures;
+    let outcome = if locked {
+        Err("too many failed answers: the user is locked out for a while")
+    } else {
+        outcome
+    };
+    let expires = issued_at + config.challenge_ttl_ms;
+    let correct = ports
+        .ledger
+        .file_verdict(verdict_id, outcome.is_ok(), expires)
         .await?;
-    Ok(outcome)
+    let bookkeeping = async {
+        match (correct, locked) {
+            (true, _) => ports.ledger.clear_failures(username).await,
+            // Failures while locked out are not counted: the lockout ends when the window
+            // passes, however hard someone keeps trying.
+            (false, true) => Ok(()),
+            (false, false) => {
+                let keep_until = now + config.lockout_window_ms;
+                ports.ledger.record_failure(username, now, keep_until).await
+            }
+        }
+    };
+    // Used once: the frame goes now that the verdict is on file.
+    let delete = async {
+        if answer == Some(expected.as_str()) {
+            ports.signin.delete(expected).await
+        } else {
+            Ok(())
+        }
+    };
+    tokio::try_join!(bookkeeping, delete)?;
+    Ok(match (correct, outcome) {
+        (true, _) => Ok(()),
+        (false, Err(reason)) => Err(reason),
+        (false, Ok(())) => Err("already answered"),
+    })
 }
 
+/// Judges the uploaded frame, leaving it in place.
 async fn judge_frame(
     key: &str,
     issued_at: u64,
@@ -94,40 +137,48 @@ async fn judge_frame(
     let Some(info) = ports.signin.head(key).await? else {
         return Ok(Err("no frame was uploaded under the key"));
     };
-    if info.uploaded_at_ms < issued_at {
+    // S3 keeps whole seconds: a frame uploaded in the challenge's own second carries a time up
+    // to 999 ms before it. The key itself is random and issued with the challenge, so nothing
+    // could be uploaded under it earlier than that second.
+    let issued_second = issued_at - issued_at % 1000;
+    if info.uploaded_at_ms < issued_second {
         return Ok(Err(
             "the frame was uploaded before the challenge was issued",
         ));
     }
-    if info.uploaded_at_ms > issued_at + config.challenge_ttl_ms {
+    // The same whole seconds at the end: a time in the second the challenge expired may stand
+    // for any moment of that second, so that second fails closed.
+    if info.uploaded_at_ms + 999 > issued_at + config.challenge_ttl_ms {
         return Ok(Err("the frame was uploaded after the challenge expired"));
     }
     if info.size > config.max_image_bytes {
-        ports.signin.delete(key).await?;
         return Ok(Err("the frame is over the size limit"));
     }
-    let frame = ports.signin.get(key).await?;
-    // Used once: the frame is gone whatever the verdict.
-    ports.signin.delete(key).await?;
-    let Some(frame) = frame else {
+    let Some(frame) = ports.signin.get(key).await? else {
         return Ok(Err("the frame vanished"));
     };
+    if frame.len() as u64 > config.max_image_bytes {
+        return Ok(Err("the frame is over the size limit"));
+    }
     // The search runs for unknown users too, so their answers take as long as anyone's.
-    let matches = match ports.faces.search_by_image(&frame, 10).await {
-        Ok(m) => m,
-        Err(BackendError::Rejected(_)) => return Ok(Err("no usable face in the frame")),
-        Err(e) => return Err(e),
+    let identified = match identify(
+        &frame,
+        Some(username),
+        ports.faces.as_ref(),
+        ports.directory.as_ref(),
+        &config.rule,
+    )
+    .await?
+    {
+        Ok(identified) => identified,
+        Err(_) => return Ok(Err("no usable face in the frame")),
     };
-    let user_faces = ports.directory.faces_of_user(username).await?;
     if user_not_found {
         return Ok(Err("unknown user"));
     }
-    if user_faces.is_empty() {
-        return Ok(Err("the user has no enrolled face"));
-    }
-    if matches.iter().any(|m| user_faces.contains(&m.face_id)) {
-        Ok(Ok(()))
-    } else {
-        Ok(Err("the face does not match the user"))
-    }
+    Ok(match identified.verdict {
+        Identification::Match { .. } => Ok(()),
+        Identification::Ambiguous { .. } => Err("the face is as close to someone else's"),
+        Identification::Unknown { .. } => Err("the face does not match the user"),
+    })
 }

@@ -120,6 +120,7 @@ async fn time_attempts(
         &data,
         engine,
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(clock.clone()),
     )?;
     let cast = cast(&backend, faces).await?;
@@ -137,6 +138,7 @@ async fn time_attempts(
     )?;
     daemon.machine = config.daemon.clone();
     daemon.liveness = config.liveness.clone();
+    daemon.matching = config.matching.clone();
     let frames_per_walk = config.liveness.min_frames + 3;
     let scene = Scene {
         image: Some(person),
@@ -147,7 +149,7 @@ async fn time_attempts(
     save_recording(&scene, &recording, &clock)?;
 
     let (mut latencies, mut granted) = (Vec::new(), 0);
-    let bar = crate::cli::eval_faces::progress(attempts, "timing sign-ins");
+    let bar = crate::cli::photo_set::progress(attempts, "timing sign-ins");
     for _ in 0..attempts {
         let mut camera =
             ReplayCamera::new(vec![scene.clone()], Duration::ZERO, Arc::new(clock.clone()));
@@ -155,7 +157,7 @@ async fn time_attempts(
             clock.jump_ms(100);
             let started = Instant::now();
             if let Some(attempt) = daemon.on_frame(frame).await? {
-                if attempt.granted {
+                if attempt.granted() {
                     latencies.push(ms(started));
                     granted += 1;
                 }

@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::eval_faces::{labelled_images, progress};
+use crate::cli::photo_set::{labelled_images, progress};
 use crate::cli::{Failure, GlobalArgs, load_engine, print_json};
 use crate::vision::embed::EMBEDDING_DIM;
 use crate::vision::eval::median;
@@ -77,9 +77,10 @@ pub fn run(global: &GlobalArgs, args: VisionBenchArgs) -> Result<u8, Failure> {
     let (mut decode, mut detect, mut align, mut embed, mut total) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let bar = progress(photos.len(), "timing stages");
-    for (_, path) in &photos {
+    for photo in &photos {
         bar.inc(1);
-        let bytes = image_io::read_file(path, limits.max_bytes).map_err(anyhow::Error::from)?;
+        let bytes =
+            image_io::read_file(&photo.path, limits.max_bytes).map_err(anyhow::Error::from)?;
         let t = Instant::now();
         let Ok(image) = image_io::decode(&bytes, &limits) else {
             continue;

@@ -9,27 +9,33 @@ use crate::backend::aws::{AwsBackend, jwks};
 use crate::backend::embedded::EmbeddedBackend;
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::matching::{Calibration, DecisionRule, MatchingConfig};
 use crate::vision::FaceEngine;
 
-pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Check {
+/// The embedded user store, and the decision rule's threshold at its size.
+pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Vec<Check> {
     const NAME: &str = "backend";
     let Some(engine) = engine else {
-        return Check::skip(NAME, "needs the models");
+        return vec![Check::skip(NAME, "needs the models")];
     };
     match store_access(&config.data_dir, "backend.sled") {
         StoreAccess::Absent => {
-            return Check::warn(
-                NAME,
-                "embedded: nobody is enrolled yet",
-                "enroll someone: facegate enroll --user EMAIL --name NAME --photo PATH --group GROUP",
-            );
+            return vec![
+                Check::warn(
+                    NAME,
+                    "embedded: nobody is enrolled yet",
+                    "enroll someone: facegate enroll --user EMAIL --name NAME --photo PATH \
+                     --group GROUP",
+                ),
+                matching(&config.matching, 0, 0),
+            ];
         }
         StoreAccess::OwnedByOther(uid) => {
-            return Check::warn(
+            return vec![Check::warn(
                 NAME,
                 format!("embedded: the user store belongs to uid {uid}: not opened"),
                 RUN_AS_SERVICE,
-            );
+            )];
         }
         StoreAccess::Usable => {}
     }
@@ -37,27 +43,35 @@ pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Check {
         &config.data_dir,
         Arc::new(Mutex::new(engine)),
         &config.backend.embedded,
+        config.matching.rule(),
         Arc::new(SystemClock),
     ) {
         Ok(backend) => backend,
         Err(e) if is_locked(&e.to_string()) => {
-            return Check::ok(
+            return vec![Check::ok(
                 NAME,
                 "embedded: the user store is in use by the running service",
-            );
+            )];
         }
         Err(e) => {
-            return Check::fail(
+            return vec![Check::fail(
                 NAME,
                 e.to_string(),
                 "restore the data directory from a backup (docs/operations.md)",
-            );
+            )];
         }
     };
     let users = match backend.users.list() {
         Ok(users) => users,
-        Err(e) => return Check::fail(NAME, e.to_string(), "restore the data directory"),
+        Err(e) => {
+            return vec![Check::fail(
+                NAME,
+                e.to_string(),
+                "restore the data directory",
+            )];
+        }
     };
+    let faces = backend.faces.len();
     let enabled: Vec<_> = users.iter().filter(|u| u.enabled).collect();
     let closed: Vec<&str> = config
         .doors
@@ -74,7 +88,7 @@ pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Check {
         users.len(),
         enabled.len()
     );
-    if closed.is_empty() {
+    let users_check = if closed.is_empty() {
         Check::ok(NAME, detail)
     } else {
         Check::warn(
@@ -82,6 +96,46 @@ pub fn embedded(config: &Config, engine: Option<FaceEngine>) -> Check {
             format!("{detail}; nobody may open door(s) {}", closed.join(", ")),
             "add someone to a door's allowed group: facegate users add-group EMAIL GROUP",
         )
+    };
+    vec![users_check, matching(&config.matching, faces, users.len())]
+}
+
+/// The threshold the door decides with at `faces` enrolled faces, and whether a fixed one lets
+/// in more strangers than `target_fpir`.
+pub fn matching(config: &MatchingConfig, faces: usize, people: usize) -> Check {
+    const NAME: &str = "matching";
+    let table = Calibration::sface();
+    let needed = DecisionRule::sface(config.target_fpir, config.margin).threshold(faces);
+    let at = format!("{faces} face(s) of {people} people");
+    let Some(fixed) = config.fixed_threshold else {
+        return Check::ok(
+            NAME,
+            format!(
+                "threshold {needed:.3} at {at} (target FPIR {}, margin {})",
+                config.target_fpir, config.margin
+            ),
+        );
+    };
+    // The chance that any of the enrolled faces matches a stranger at the fixed threshold.
+    let rate = table.rate_at(fixed);
+    let fpir = 1.0 - (1.0 - rate).powf(faces.max(1) as f64);
+    let detail = format!(
+        "fixed threshold {fixed:.3} at {at}: about {:.3} % of strangers' attempts let in",
+        fpir * 100.0
+    );
+    if fixed < needed {
+        Check::warn(
+            NAME,
+            detail,
+            format!(
+                "the target FPIR {} needs {needed:.3} at this size: raise \
+                 matching.fixed_threshold to {needed:.3} or remove it (the calibrated \
+                 threshold follows the enrolled count)",
+                config.target_fpir
+            ),
+        )
+    } else {
+        Check::ok(NAME, detail)
     }
 }
 

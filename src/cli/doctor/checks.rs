@@ -28,7 +28,7 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
             checks.push(camera(&config, Duration::from_secs(args.camera_timeout)));
             checks.push(relay(&config, args.pulse));
             match config.backend.kind {
-                BackendKind::Embedded => checks.push(backend::embedded(&config, engine)),
+                BackendKind::Embedded => checks.extend(backend::embedded(&config, engine)),
                 BackendKind::Aws => checks.extend(backend::aws(&config).await),
             }
         }
@@ -298,8 +298,9 @@ fn relay(config: &Config, pulse: bool) -> Check {
     if !pulse {
         return Check::ok(NAME, format!("{detail} (not pulsed; --pulse clicks it)"));
     }
-    let max_unlock = Duration::from_millis(config.daemon.unlock_ms + 1_000);
-    let pulsed = crate::door::open_hardware(&config.relay, max_unlock)
+    let unlock = Duration::from_millis(config.daemon.unlock_ms);
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let pulsed = crate::door::open_hardware(&config.relay, unlock, clock)
         .and_then(|hardware| Door::new(hardware.relay))
         .and_then(|mut door| {
             door.unlock()?;

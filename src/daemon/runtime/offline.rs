@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Attempt, Daemon, DaemonError};
 use crate::backend::BackendError;
 use crate::clock::Millis;
+use crate::events::{DenyReason, Outcome, Via};
 use crate::store::grants::{Grant, OfflineDecision};
 use crate::vision::Embedding;
 
@@ -102,49 +103,48 @@ impl Daemon {
     pub(super) fn decide_offline(
         &self,
         live_since: Millis,
-        embedding: &Embedding,
+        frames: &[Embedding],
     ) -> Result<Attempt, DaemonError> {
         let decision = self.grants.decide(
-            embedding,
+            frames,
+            &self.matching.rule(),
             self.offline.match_threshold,
-            self.offline.grace_secs * 1000,
+            self.offline.grace_secs.saturating_mul(1000),
             self.clock.now_ms(),
         )?;
-        Ok(match decision {
+        let (user, outcome, reason, similarity) = match decision {
             OfflineDecision::Admit {
                 username,
                 groups,
                 similarity,
-            } => {
-                match self
-                    .policy
-                    .allowed_groups
-                    .iter()
-                    .find(|g| groups.contains(g))
-                {
-                    Some(group) => self.record(
-                        live_since,
-                        Some(username),
-                        true,
-                        false,
-                        format!("offline grace; member of {group}"),
-                        Some(similarity),
-                    )?,
-                    None => self.record(
-                        live_since,
-                        Some(username),
-                        false,
-                        false,
-                        "offline, and not in a group this door admits".into(),
-                        Some(similarity),
-                    )?,
-                }
-            }
+            } => match self
+                .policy
+                .allowed_groups
+                .iter()
+                .find(|g| groups.contains(g))
+            {
+                Some(group) => (
+                    username,
+                    Outcome::Granted(Via::OfflineGrace),
+                    format!("offline grace; member of {group}"),
+                    Some(similarity),
+                ),
+                None => (
+                    username,
+                    Outcome::Denied(DenyReason::NotAdmitted),
+                    "offline, and not in a group this door admits".into(),
+                    Some(similarity),
+                ),
+            },
             OfflineDecision::Deny {
                 reason,
                 username,
                 similarity,
-            } => self.record(live_since, username, false, false, reason, similarity)?,
-        })
+            } => {
+                let outcome = Outcome::Denied(DenyReason::OfflineNoGrant);
+                return self.record(live_since, username, outcome, false, reason, similarity);
+            }
+        };
+        self.record(live_since, Some(user), outcome, false, reason, similarity)
     }
 }

@@ -5,7 +5,8 @@
 //! decides how far into that sequence a run gets.
 //!
 //! A crash is a panic (caught and counted) or an abort (this process dies: the test fails); a
-//! hang is an input slower than [`HANG`]. The image target also watches peak memory, which
+//! hang is an input slower than [`HANG`], and one still running after [`STUCK`] makes the
+//! watchdog abort the run. The image target also watches peak memory, which
 //! must stay within what `max_pixels` and `max_side` allow. Offending inputs are written to
 //! `target/fuzz-failures/` to be replayed.
 
@@ -13,6 +14,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use facegate::config::Config;
@@ -23,6 +25,51 @@ use rand::{Rng, SeedableRng};
 const SEED: u64 = 0x000f_ace9_a7e5;
 /// An input slower than this is a hang.
 const HANG: Duration = Duration::from_secs(5);
+
+/// An input still running after this is stuck: the watchdog saves it and aborts the run.
+const STUCK: Duration = Duration::from_secs(60);
+
+/// Watches the input being run from a thread of its own: one that never finishes cannot be
+/// timed by the loop, so the watchdog reports it (and saves it for replay) and aborts.
+struct Watchdog {
+    current: Arc<Mutex<Option<Running>>>,
+}
+
+/// The input being run: its number, since when, its bytes.
+type Running = (u64, Instant, Vec<u8>);
+
+impl Watchdog {
+    fn start(target: &'static str) -> Self {
+        let current: Arc<Mutex<Option<Running>>> = Arc::default();
+        let watched = current.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let guard = watched.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((n, since, bytes)) = guard.as_ref()
+                    && since.elapsed() > STUCK
+                {
+                    let path = save(target, *n, bytes);
+                    eprintln!(
+                        "fuzz {target}: input {n} still running after {STUCK:?} (a hang): {}",
+                        path.display()
+                    );
+                    std::process::abort();
+                }
+            }
+        });
+        Self { current }
+    }
+
+    fn running(&self, n: u64, bytes: &[u8]) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((n, Instant::now(), bytes.to_vec()));
+    }
+
+    fn done(&self) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
 
 fn budget() -> Duration {
     let secs = std::env::var("FACEGATE_FUZZ_SECS")
@@ -229,6 +276,7 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut figures = Figures::default();
     let (mut with_faces, mut worst) = (0u64, 0u64);
+    let watchdog = Watchdog::start("image");
     let started = Instant::now();
     while started.elapsed() < budget() {
         let seed = &seeds[rng.gen_range(0..seeds.len())];
@@ -240,6 +288,7 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
         } else {
             None
         };
+        watchdog.running(n, &mutant);
         let t = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let image = image_io::decode(&mutant, &limits).ok()?;
@@ -250,6 +299,7 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
             Some(faces.len())
         }));
         let took = t.elapsed();
+        watchdog.done();
         match outcome {
             Err(_) => figures
                 .crashes
@@ -449,11 +499,13 @@ fn fuzz_config_parse_then_check_never_crashes_or_accepts_an_unsafe_config() {
     let seeds = [shipped, aws];
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut figures = Figures::default();
+    let watchdog = Watchdog::start("config");
     let started = Instant::now();
     while started.elapsed() < budget() {
         let mutant = mutate_config(&seeds[rng.gen_range(0..seeds.len())], &mut rng);
         let n = figures.inputs;
         figures.inputs += 1;
+        watchdog.running(n, mutant.as_bytes());
         let t = Instant::now();
         let outcome = catch_unwind(|| match Config::from_toml(&mutant) {
             Ok(config) => Some(unsafe_in(&config)),
@@ -475,6 +527,7 @@ fn fuzz_config_parse_then_check_never_crashes_or_accepts_an_unsafe_config() {
             }
             Ok(None) => {}
         }
+        watchdog.done();
         if t.elapsed() > HANG {
             figures
                 .hangs

@@ -25,6 +25,14 @@ pub(super) fn problems(config: &Config) -> Vec<String> {
     problems.extend(daemon(&config.daemon));
     problems.extend(liveness(&config.liveness));
     problems.extend(offline(&config.offline));
+    let (w, h) = (config.camera.width, config.camera.height);
+    let ratio = crate::vision::image_io::MAX_ASPECT_RATIO;
+    if w.max(h) > w.min(h).saturating_mul(ratio) {
+        problems.push(format!(
+            "camera.width x camera.height = {w}x{h} is thinner than {ratio}:1: frames of that \
+             shape are refused like any such image"
+        ));
+    }
     problems
 }
 
@@ -271,6 +279,11 @@ mod tests {
                 "[vision.detector]\nmax_side = 100000\n",
                 "vision.detector.max_side",
                 "64 to 1920",
+            ),
+            (
+                "[camera]\nwidth = 4096\nheight = 16\n",
+                "camera.width x camera.height",
+                "8:1",
             ),
             (
                 "[doors.front]\nallowed_groups = [\"\"]\n",

@@ -188,3 +188,54 @@ fn a_directory_posing_as_a_photo_is_refused() {
     let out = facegate(&["detect", dir.to_str().unwrap()]);
     assert_clear_error(&out, "a directory, not a regular file");
 }
+
+#[test]
+fn a_tight_crop_enlarged_past_max_side_is_still_found_through_the_bounded_retry() {
+    // The pad retry works on the copy scaled to max_side: a face cropped to its own box and
+    // enlarged 20 times (found only by the retry) must still be found, where it is.
+    let Some(faces) = common::faces_dir() else {
+        return;
+    };
+    let Some(mut engine) = common::engine(facegate::vision::RuntimeKind::Ort) else {
+        return;
+    };
+    let person = &common::people(&faces, 1)[0];
+    let photo = engine
+        .load_image(&common::photo(&faces, person, 1))
+        .unwrap();
+    let b = engine.detect(&photo).unwrap()[0].bbox;
+    let mut no_retry = facegate::vision::FaceEngine::load(&facegate::vision::VisionConfig {
+        model_dir: common::model_dir(),
+        detector: facegate::vision::DetectorConfig {
+            pad_retry: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    // The face's box, trimmed until the detector needs the retry to see it.
+    let big = [0.0, 0.1, 0.2, 0.3]
+        .into_iter()
+        .map(|trim: f32| {
+            let (dx, dy) = (b.width * trim / 2.0, b.height * trim / 2.0);
+            let (x, y) = ((b.x + dx).max(0.0) as u32, (b.y + dy).max(0.0) as u32);
+            let w = ((b.width - 2.0 * dx) as u32).min(photo.width() - x);
+            let h = ((b.height - 2.0 * dy) as u32).min(photo.height() - y);
+            let crop = image::imageops::crop_imm(&photo, x, y, w, h).to_image();
+            image::imageops::resize(&crop, w * 20, h * 20, image::imageops::FilterType::Triangle)
+        })
+        .find(|big| no_retry.detect(big).unwrap().is_empty())
+        .expect("a crop tight enough to need the retry");
+    let found = engine.detect(&big).unwrap();
+    let face = found
+        .first()
+        .expect("the retry finds the enlarged crop's face")
+        .bbox;
+    let (cx, cy) = (face.x + face.width / 2.0, face.y + face.height / 2.0);
+    let (bw, bh) = (big.width() as f32, big.height() as f32);
+    assert!(
+        (cx - bw / 2.0).abs() < 0.2 * bw && (cy - bh / 2.0).abs() < 0.2 * bh,
+        "{face:?} is not around the middle of {bw}x{bh}"
+    );
+    assert!(face.width > 0.5 * bw, "{face:?} in {bw}x{bh}");
+}

@@ -151,12 +151,41 @@ impl Detector {
 
     /// Every face in `image`, largest first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
-        let faces = self.detect_once(image)?;
-        if !faces.is_empty() || !self.config.pad_retry {
-            return Ok(faces);
+        if image.width() == 0 || image.height() == 0 {
+            return Ok(Vec::new());
         }
-        // The padded copy is made at the size detection would scale it to anyway, so it never
-        // holds more than max_side² pixels, whatever the input's size or shape.
+        // Scaled down once to max_side; the pad retry works on that copy, so it never holds
+        // more than max_side² pixels and never resizes the full image again.
+        let longest = image.width().max(image.height());
+        let scale = if longest > self.config.max_side {
+            self.config.max_side as f32 / longest as f32
+        } else {
+            1.0
+        };
+        let resized;
+        let input = if scale < 1.0 {
+            let w = ((image.width() as f32 * scale).round() as u32).max(1);
+            let h = ((image.height() as f32 * scale).round() as u32).max(1);
+            resized = imageops::resize(image, w, h, FilterType::Triangle);
+            &resized
+        } else {
+            image
+        };
+        let mut faces = self.detect_once(input)?;
+        if faces.is_empty() && self.config.pad_retry {
+            faces = self.detect_padded(input)?;
+        }
+        let mut faces: Vec<Face> = faces
+            .into_iter()
+            .map(|f| f.shifted(0.0, 0.0, scale))
+            .collect();
+        faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
+        Ok(faces)
+    }
+
+    /// The faces of `image` (at most max_side) padded by half its longest side; the padded
+    /// copy is made at the size detection takes, never above max_side.
+    fn detect_padded(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
         let plan = PadPlan::new(image.width(), image.height(), self.config.max_side);
         let scaled;
         let source = if plan.scale < 1.0 {
@@ -175,25 +204,8 @@ impl Detector {
             .collect())
     }
 
-    fn detect_once(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
-        if image.width() == 0 || image.height() == 0 {
-            return Ok(Vec::new());
-        }
-        let longest = image.width().max(image.height());
-        let scale = if longest > self.config.max_side {
-            self.config.max_side as f32 / longest as f32
-        } else {
-            1.0
-        };
-        let resized;
-        let input = if scale < 1.0 {
-            let w = ((image.width() as f32 * scale).round() as u32).max(1);
-            let h = ((image.height() as f32 * scale).round() as u32).max(1);
-            resized = imageops::resize(image, w, h, FilterType::Triangle);
-            &resized
-        } else {
-            image
-        };
+    /// The faces of `input`, which is at most max_side on its longest side.
+    fn detect_once(&mut self, input: &RgbImage) -> Result<Vec<Face>, VisionError> {
         let (pad_w, pad_h) = (padded_len(input.width()), padded_len(input.height()));
         let tensor = bgr_planes(input, pad_w, pad_h);
         let outputs = self.session.run([1, 3, pad_h, pad_w], &tensor)?;
@@ -229,13 +241,11 @@ impl Detector {
                 &mut candidates,
             );
         }
-        let mut faces =
-            non_maximum_suppression(candidates, self.config.nms_threshold, self.config.top_k);
-        faces
-            .iter_mut()
-            .for_each(|f| *f = f.clone().shifted(0.0, 0.0, scale));
-        faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
-        Ok(faces)
+        Ok(non_maximum_suppression(
+            candidates,
+            self.config.nms_threshold,
+            self.config.top_k,
+        ))
     }
 }
 

@@ -277,7 +277,7 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
     let measuring = reset_peak();
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut figures = Figures::default();
-    let (mut with_faces, mut worst) = (0u64, 0u64);
+    let (mut with_faces, mut worst, mut slowest) = (0u64, 0u64, Duration::ZERO);
     let watchdog = Watchdog::start("image");
     let started = Instant::now();
     while started.elapsed() < budget() {
@@ -301,6 +301,7 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
             Some(faces.len())
         }));
         let took = t.elapsed();
+        slowest = slowest.max(took);
         watchdog.done();
         match outcome {
             Err(_) => figures
@@ -339,7 +340,10 @@ fn fuzz_image_decode_then_detect_never_crashes_hangs_or_overspends_memory() {
     } else {
         ", memory not measured (no /proc/self/clear_refs)".to_string()
     };
-    let extra = format!(" ({with_faces} with a face){memory}");
+    let extra = format!(
+        " ({with_faces} with a face), slowest input {:.1} s{memory}",
+        slowest.as_secs_f64()
+    );
     figures.report(
         "image decode → detect",
         started.elapsed().as_secs_f64(),

@@ -3,7 +3,7 @@
 # DynamoDB adapters, and cfn-lint for the SAM template. Both come from PyPI into a virtualenv
 # ($FACEGATE_VENV, default .venv); moto is stopped when the tests end, pass or fail. Then the
 # package test (scripts/test-deb.sh) with cargo-deb from crates.io ($FACEGATE_TOOLS, default
-# .tools).
+# .tools). Last the emulated-Pi test (scripts/test-pi.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,3 +51,5 @@ if [ ! -x "$tools/bin/cargo-deb" ]; then
   cargo install --quiet --locked cargo-deb --version 3.8.0 --root "$tools"
 fi
 CARGO_DEB="$tools/bin/cargo-deb" scripts/test-deb.sh
+# The Pi packages, cross-built and run in emulated arm64/armhf roots (scripts/test-pi.sh).
+CARGO_DEB="$tools/bin/cargo-deb" scripts/test-pi.sh ${FACEGATE_PI_ARCHES:+--arch "$FACEGATE_PI_ARCHES"}

@@ -12,9 +12,9 @@ use crate::auth::DoorPolicy;
 use crate::backend::aws::AwsConfig;
 use crate::backend::embedded::EmbeddedConfig;
 use crate::camera::{CameraConfig, CameraKind};
+use crate::daemon::OfflineConfig;
 use crate::daemon::liveness::LivenessConfig;
 use crate::daemon::machine::MachineConfig;
-use crate::daemon::runtime::OfflineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
 use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
@@ -232,7 +232,7 @@ impl Config {
                 l.min_frames
             ));
         }
-        let most = crate::daemon::runtime::MAX_TRACK_FRAMES;
+        let most = crate::daemon::MAX_TRACK_FRAMES;
         if !(l.min_frames..=most).contains(&l.max_frames) {
             problems.push(format!(
                 "liveness.max_frames = {} must be between liveness.min_frames ({}) and {most}",

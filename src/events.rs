@@ -1,8 +1,11 @@
-//! What an attempt at the door came to, as a closed set: the audit trail, the metrics and the
-//! demo read the same values, and only `Display` turns them into words. Imports nothing else
-//! of facegate, so everything around the door can speak it.
+//! What happens at the door, as closed sets: an attempt's [`Outcome`], and every [`DoorEvent`]
+//! on one broadcast stream ([`EventBus`]) that the metrics, the demo and — next — MQTT, webhooks
+//! and the web console follow. The audit trail stays the durable record, written before the
+//! relay moves; a slow subscriber here never delays the door (it misses events and is told how
+//! many). Imports nothing else of facegate, so everything around the door can speak it.
 
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 /// How a grant came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +122,117 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub type Millis = u64;
+
+/// What opened the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlockOrigin {
+    /// A granted attempt.
+    Grant,
+    /// The request-to-exit button.
+    Exit,
+}
+
+/// A door alarm from the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alarm {
+    /// Opened while locked.
+    Forced,
+    /// Open longer than allowed.
+    HeldOpen,
+    /// Closed again after an alarm.
+    Closed,
+}
+
+/// One thing that happened at a door.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DoorEvent {
+    /// A face tried the door.
+    Attempt {
+        at_ms: Millis,
+        door: String,
+        user: Option<String>,
+        outcome: Outcome,
+        online: bool,
+        similarity: Option<f32>,
+        /// What happened, in words.
+        reason: String,
+        /// From the frame that completed the live track to the decision.
+        face_to_relay_ms: u64,
+    },
+    /// The relay opened, for at most `for_ms`.
+    Unlocked {
+        at_ms: Millis,
+        door: String,
+        origin: UnlockOrigin,
+        for_ms: u64,
+    },
+    /// The relay locked.
+    Locked { at_ms: Millis, door: String },
+    /// The door contact changed.
+    Contact {
+        at_ms: Millis,
+        door: String,
+        open: bool,
+    },
+    /// A contact alarm.
+    Alarm {
+        at_ms: Millis,
+        door: String,
+        alarm: Alarm,
+    },
+    /// The camera stopped delivering frames, or came back.
+    Camera {
+        at_ms: Millis,
+        door: String,
+        up: bool,
+    },
+    /// The backend became unreachable, or answered again.
+    Backend {
+        at_ms: Millis,
+        door: String,
+        online: bool,
+    },
+}
+
+/// Events buffered per subscriber before the slowest one starts missing them.
+pub const EVENT_BUFFER: usize = 256;
+
+/// The door's event stream: cheap to clone, never blocks a sender.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<DoorEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(EVENT_BUFFER)
+    }
+}
+
+impl EventBus {
+    pub fn new(buffer: usize) -> Self {
+        Self {
+            sender: broadcast::channel(buffer.max(1)).0,
+        }
+    }
+
+    /// Sends to every subscriber there is (none is fine).
+    pub fn send(&self, event: DoorEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    /// Everything sent from now on; a subscriber that falls `EVENT_BUFFER` behind misses the
+    /// oldest (its receiver reports how many).
+    pub fn subscribe(&self) -> broadcast::Receiver<DoorEvent> {
+        self.sender.subscribe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +256,30 @@ mod tests {
         let labels: Vec<&str> = outcomes.iter().map(Outcome::label).collect();
         assert_eq!(labels, Outcome::LABELS);
         assert!(outcomes.iter().filter(|o| o.granted()).count() == 2);
+    }
+
+    #[test]
+    fn a_slow_subscriber_misses_events_and_never_blocks_the_sender() {
+        let bus = EventBus::new(2);
+        let mut slow = bus.subscribe();
+        for at_ms in 0..5 {
+            bus.send(DoorEvent::Locked {
+                at_ms,
+                door: "front".into(),
+            });
+        }
+        assert!(matches!(
+            slow.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(3))
+        ));
+        assert!(matches!(
+            slow.try_recv(),
+            Ok(DoorEvent::Locked { at_ms: 3, .. })
+        ));
+        // No subscriber at all: sending still works.
+        EventBus::default().send(DoorEvent::Locked {
+            at_ms: 0,
+            door: "front".into(),
+        });
     }
 }

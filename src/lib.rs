@@ -24,6 +24,8 @@ pub mod events;
 pub mod matching;
 /// Health and Prometheus metrics for the operator, over a loopback HTTP listener.
 pub mod monitor;
+/// From the parsed config to what one door runs with, derived values computed once.
+pub mod settings;
 /// Local persistence helpers: encryption at rest.
 pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery.

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate::auth::DeviceFlow;
-use facegate::auth::flow::KeySource;
-use facegate::auth::jwt::{Expectations, JwtError};
+use facegate::auth::jwt::JwtError;
 use facegate::backend::aws::jwks::{CognitoKeys, MIN_REFRESH_MS};
 use facegate::backend::embedded::User;
 use facegate::backend::embedded::tokens::{Issuer, TokenSigner};
+use facegate::backend::keys::Expectations;
+use facegate::backend::keys::KeySource;
 use facegate::backend::{AuthStep, BackendError, IdentityProvider, Tokens};
 use facegate::clock::ManualClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,7 +128,8 @@ impl IdentityProvider for NoSignIn {
 /// The device's token verifier over `keys`.
 fn verifier(keys: Arc<CognitoKeys>, clock: &ManualClock) -> DeviceFlow {
     let ports = common::ports::ports(&[], 0);
-    DeviceFlow {
+    let backend = facegate::backend::open::BackendPorts {
+        kind: facegate::config::BackendKind::Aws,
         idp: Arc::new(NoSignIn),
         signin: ports.signin,
         faces: ports.faces,
@@ -139,8 +141,9 @@ fn verifier(keys: Arc<CognitoKeys>, clock: &ManualClock) -> DeviceFlow {
             leeway_secs: 30,
         },
         rule: facegate::matching::MatchingConfig::default().rule(),
-        clock: Arc::new(clock.clone()),
-    }
+        embedded: None,
+    };
+    DeviceFlow::new(&backend, Arc::new(clock.clone()))
 }
 
 fn cache(db: &sled::Db, url: &str, clock: &ManualClock) -> Arc<CognitoKeys> {

@@ -7,16 +7,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::door::{front_door, play, wait};
-use facegate::auth::DoorPolicy;
+use common::door::{count_events, front_door, front_door_with, play, settings, wait};
 use facegate::backend::aws::{AwsBackend, AwsConfig};
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::fault::Outage;
+use facegate::backend::open::BackendPorts;
 use facegate::camera::FrameSource;
 use facegate::camera::replay::{Motion, ReplayCamera, Scene};
 use facegate::clock::{Clock, ManualClock};
-use facegate::daemon::runtime::{self, Daemon};
-use facegate::door::contact::ContactMonitor;
+use facegate::daemon::{Daemon, DaemonParts, embedded_door, open_store};
 use facegate::door::simulated::SimulatedRelay;
 use facegate::door::{LockState, SensorReading};
 use facegate::events::{DenyReason, Outcome};
@@ -35,14 +34,16 @@ async fn a_morning_at_the_door() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
     let engine = Arc::new(std::sync::Mutex::new(engine));
-    let backend = EmbeddedBackend::open(
-        dir.path(),
-        engine.clone(),
-        &EmbeddedConfig::default(),
-        facegate::matching::MatchingConfig::default().rule(),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let backend = Arc::new(
+        EmbeddedBackend::open(
+            dir.path(),
+            engine.clone(),
+            &EmbeddedConfig::default(),
+            facegate::matching::MatchingConfig::default().rule(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
 
     // Enroll the first person whose first photo shows one face; another person is the stranger.
     let people = common::people(&faces, 8);
@@ -67,8 +68,10 @@ async fn a_morning_at_the_door() {
     let stranger = people.iter().rev().find(|p| **p != ana).unwrap().clone();
 
     let outage = Outage::default();
-    let (mut daemon, transitions) = front_door(&backend, dir.path(), &clock, outage.clone());
-    daemon.offline.grace_secs = 600;
+    let mut door = settings();
+    door.offline.grace_ms = 600_000;
+    let (mut daemon, transitions) =
+        front_door_with(&backend, dir.path(), &clock, outage.clone(), door);
     let live = |image| Scene {
         image: Some(image),
         frames: 8,
@@ -167,7 +170,7 @@ async fn a_morning_at_the_door() {
     let check = daemon.revalidate_grants().await.unwrap();
     assert_eq!((check.kept, check.dropped), (0, 1));
     assert!(
-        daemon.grants.all().unwrap().is_empty(),
+        daemon.grants().all().unwrap().is_empty(),
         "the grant of a disabled user is dropped"
     );
     let d = play(&mut daemon, &clock, vec![nobody, live(load(&ana, 2))]).await;
@@ -175,7 +178,7 @@ async fn a_morning_at_the_door() {
     assert!(!d[0].granted() && d[0].online, "{d:?}");
 
     // Every attempt is in the audit outbox, offline ones marked, the refusal with its reason.
-    let events = daemon.audit.pending(100).unwrap();
+    let events = daemon.audit().pending(100).unwrap();
     assert_eq!(events.len(), 6);
     assert_eq!(
         events
@@ -195,16 +198,20 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
     };
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
-    let backend = EmbeddedBackend::open(
-        dir.path(),
-        Arc::new(std::sync::Mutex::new(engine)),
-        &EmbeddedConfig::default(),
-        facegate::matching::MatchingConfig::default().rule(),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
-    let (mut daemon, transitions) = front_door(&backend, dir.path(), &clock, Outage::default());
-    daemon.contact = ContactMonitor::new(10_000);
+    let backend = Arc::new(
+        EmbeddedBackend::open(
+            dir.path(),
+            Arc::new(std::sync::Mutex::new(engine)),
+            &EmbeddedConfig::default(),
+            facegate::matching::MatchingConfig::default().rule(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let mut door = settings();
+    door.held_open_ms = 10_000;
+    let (mut daemon, transitions) =
+        front_door_with(&backend, dir.path(), &clock, Outage::default(), door);
     let sample = async |daemon: &mut Daemon, open: bool, exit: bool| {
         clock.advance_ms(100);
         let reading = SensorReading {
@@ -224,11 +231,11 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
     );
     assert!(sample(&mut daemon, false, true).await.is_empty());
     assert!(sample(&mut daemon, true, true).await.is_empty());
-    assert_eq!(daemon.door.state(), LockState::Unlocked);
+    assert_eq!(daemon.lock_state(), LockState::Unlocked);
     assert!(sample(&mut daemon, false, false).await.is_empty());
     wait(&mut daemon, &clock, 6_000).await;
     assert_eq!(
-        daemon.door.state(),
+        daemon.lock_state(),
         LockState::Locked,
         "the exit unlock ends"
     );
@@ -253,7 +260,7 @@ async fn the_exit_button_opens_and_door_alarms_are_audited() {
         "alarms never move the relay"
     );
     let kinds: Vec<AuditKind> = daemon
-        .audit
+        .audit()
         .pending(10)
         .unwrap()
         .into_iter()
@@ -275,7 +282,7 @@ const COOLDOWNS_MS: u64 = 15_000;
 
 /// An embedded backend with nobody enrolled, the face engine, and the face photos.
 struct Bench {
-    backend: EmbeddedBackend,
+    backend: Arc<EmbeddedBackend>,
     faces: std::path::PathBuf,
     clock: ManualClock,
     dir: tempfile::TempDir,
@@ -286,14 +293,16 @@ fn bench() -> Option<Bench> {
     let engine = common::engine(RuntimeKind::Ort)?;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
-    let backend = EmbeddedBackend::open(
-        dir.path(),
-        Arc::new(std::sync::Mutex::new(engine)),
-        &EmbeddedConfig::default(),
-        facegate::matching::MatchingConfig::default().rule(),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let backend = Arc::new(
+        EmbeddedBackend::open(
+            dir.path(),
+            Arc::new(std::sync::Mutex::new(engine)),
+            &EmbeddedConfig::default(),
+            facegate::matching::MatchingConfig::default().rule(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
     Some(Bench {
         backend,
         faces,
@@ -321,7 +330,7 @@ impl Bench {
     /// A grant for Ana, as her last online sign-in would have left it.
     fn grant(&self, daemon: &Daemon, embedding: &Embedding, groups: &[&str]) {
         daemon
-            .grants
+            .grants()
             .record(&Grant {
                 username: "ana@example.com".into(),
                 groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -366,18 +375,20 @@ fn at_cosine(e: &Embedding, cosine: f32) -> Embedding {
 async fn offline_matching_uses_the_stricter_offline_threshold() {
     let Some(b) = bench() else { return };
     let outage = Outage::default();
-    let (mut daemon, transitions) = front_door(&b.backend, b.dir.path(), &b.clock, outage.clone());
-    // Online, one enrolled face is matched at the decision rule's threshold for one face.
-    let online = daemon.matching.rule().threshold(1);
-    assert!(
-        daemon.offline.match_threshold > online,
-        "the default offline threshold {} is not stricter than online {online}",
-        daemon.offline.match_threshold
-    );
     // A photo held still (liveness off here: it is tried elsewhere), so the frame the daemon
     // judges is the photo itself and its similarity to a grant can be set exactly.
-    daemon.liveness.min_jitter = 0.0;
-    daemon.liveness.min_yaw_spread = 0.0;
+    let mut door = settings();
+    door.liveness.min_jitter = 0.0;
+    door.liveness.min_yaw_spread = 0.0;
+    let (mut daemon, transitions) =
+        front_door_with(&b.backend, b.dir.path(), &b.clock, outage.clone(), door);
+    // Online, one enrolled face is matched at the decision rule's threshold for one face.
+    let online = daemon.settings().rule.threshold(1);
+    let floor = daemon.settings().offline.floor;
+    assert!(
+        floor > online,
+        "the default offline threshold {floor} is not stricter than online {online}"
+    );
     let photo = b.photo(2);
     let probe = b.embedding(&photo);
     let held = || Scene {
@@ -387,7 +398,7 @@ async fn offline_matching_uses_the_stricter_offline_threshold() {
     };
     outage.set(true);
     // Between the online and the offline threshold: a match online, not offline.
-    let between = (online + daemon.offline.match_threshold) / 2.0;
+    let between = (online + floor) / 2.0;
     b.grant(&daemon, &at_cosine(&probe, between), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![held()]).await;
     assert_eq!(a.len(), 1, "{a:?}");
@@ -401,14 +412,13 @@ async fn offline_matching_uses_the_stricter_offline_threshold() {
         .and_then(|x| x.parse().ok())
         .unwrap_or_else(|| panic!("not a no-match denial: {}", a[0].reason));
     assert!(
-        best > online && best < daemon.offline.match_threshold,
-        "the probe is at {best}, not between {online} and {}",
-        daemon.offline.match_threshold
+        best > online && best < floor,
+        "the probe is at {best}, not between {online} and {floor}"
     );
     assert!(!transitions.lock().unwrap().contains(&LockState::Unlocked));
     // The control: just above the offline threshold, the same face is let in offline.
     wait(&mut daemon, &b.clock, COOLDOWNS_MS).await;
-    let above = daemon.offline.match_threshold + 0.05;
+    let above = floor + 0.05;
     b.grant(&daemon, &at_cosine(&probe, above), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![held()]).await;
     assert_eq!(a.len(), 1, "{a:?}");
@@ -453,16 +463,13 @@ async fn a_relay_that_refuses_to_unlock_is_driven_locked() {
     let outage = Outage::default();
     let relay = common::relay::RefusingRelay::default();
     let asked = relay.asked.clone();
-    let mut daemon = runtime::on_embedded_backend(
+    let mut daemon = embedded_door(
         &b.backend,
         b.dir.path(),
         Box::new(relay),
         Arc::new(b.clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        outage.clone(),
+        settings(),
+        &outage,
     )
     .unwrap();
     let photo = b.photo(2);
@@ -496,7 +503,7 @@ async fn a_relay_that_refuses_to_unlock_is_driven_locked() {
         Some(&LockState::Locked),
         "the refused unlock was not followed by a lock: {asked:?}"
     );
-    assert_eq!(daemon.door.state(), LockState::Locked);
+    assert_eq!(daemon.lock_state(), LockState::Locked);
 }
 
 #[tokio::test]
@@ -522,26 +529,27 @@ async fn with_aws_unreachable_the_daemon_decides_offline() {
     let aws = AwsBackend::from_sdk_config(&config, &shared, "eu-west-1".into()).unwrap();
     let data = b.dir.path().join("device");
     std::fs::create_dir(&data).unwrap();
-    let db = runtime::open_store(&data).unwrap();
-    let flow = aws
-        .device_flow(db.open_tree("aws/jwks").unwrap(), Arc::new(b.clock.clone()))
-        .unwrap();
-    let relay = SimulatedRelay::new(None);
-    let transitions = relay.transitions();
-    let mut daemon = runtime::assemble(
-        &db,
-        &data,
-        b.backend.faces.engine(),
-        flow,
-        Box::new(relay),
+    let db = open_store(&data).unwrap();
+    let ports = BackendPorts::aws(
+        &aws,
+        db.open_tree("aws/jwks").unwrap(),
         Arc::new(b.clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        "aws",
     )
     .unwrap();
+    let relay = SimulatedRelay::new(None);
+    let transitions = relay.transitions();
+    let parts = DaemonParts::new(
+        &ports,
+        b.backend.faces.engine(),
+        &data,
+        db,
+        Box::new(relay),
+        Arc::new(b.clock.clone()),
+        &settings(),
+    )
+    .unwrap();
+    let mut daemon = Daemon::new(parts, settings()).unwrap();
+    let mut events = daemon.events().subscribe();
     let photo = b.photo(2);
     b.grant(&daemon, &b.embedding(&photo), &["staff"]);
     let a = play(&mut daemon, &b.clock, vec![live(photo)]).await;
@@ -551,8 +559,9 @@ async fn with_aws_unreachable_the_daemon_decides_offline() {
         transitions.lock().unwrap().last(),
         Some(&LockState::Unlocked)
     );
-    assert_eq!(daemon.monitor.health().backend, "offline");
-    let audited = daemon.audit.pending(10).unwrap();
+    count_events(&mut events, daemon.monitor());
+    assert_eq!(daemon.monitor().health().backend, "offline");
+    let audited = daemon.audit().pending(10).unwrap();
     assert!(
         audited
             .iter()

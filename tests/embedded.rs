@@ -6,9 +6,10 @@ mod common;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use facegate::auth::DoorPolicy;
 use facegate::auth::jwt::JwtError;
+use facegate::auth::{DeviceFlow, DoorPolicy};
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
+use facegate::backend::open::BackendPorts;
 use facegate::backend::triggers::{self, params};
 use facegate::backend::{AuthStep, BackendError, FaceIndex, IdentityProvider, ObjectStore, Tokens};
 use facegate::clock::{Clock, ManualClock};
@@ -17,16 +18,16 @@ use facegate::vision::RuntimeKind;
 const START_MS: u64 = 1_800_000_000_000;
 
 struct World {
-    backend: EmbeddedBackend,
+    backend: Arc<EmbeddedBackend>,
     clock: ManualClock,
     faces: std::path::PathBuf,
     people: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
-fn open(dir: &Path, clock: &ManualClock) -> Option<EmbeddedBackend> {
+fn open(dir: &Path, clock: &ManualClock) -> Option<Arc<EmbeddedBackend>> {
     let engine = common::engine(RuntimeKind::Ort)?;
-    Some(
+    Some(Arc::new(
         EmbeddedBackend::open(
             dir,
             Arc::new(Mutex::new(engine)),
@@ -35,6 +36,14 @@ fn open(dir: &Path, clock: &ManualClock) -> Option<EmbeddedBackend> {
             Arc::new(clock.clone()),
         )
         .unwrap(),
+    ))
+}
+
+/// The device flow over `backend`, as the door runs it.
+fn flow(backend: &Arc<EmbeddedBackend>, clock: &ManualClock) -> DeviceFlow {
+    DeviceFlow::new(
+        &BackendPorts::embedded(backend.clone()),
+        Arc::new(clock.clone()),
     )
 }
 
@@ -143,7 +152,7 @@ async fn sign_in(w: &World, person: usize) -> Tokens {
 #[tokio::test]
 async fn the_right_people_get_in_and_no_one_else() {
     let Some(w) = world().await else { return };
-    let flow = w.backend.device_flow();
+    let flow = flow(&w.backend, &w.clock);
     // Enrolled, a different photo, identified 1:N.
     let d = flow
         .authenticate(vec![photo(&w, 0, 2)], None, "front", &staff())
@@ -475,7 +484,7 @@ async fn refresh_works_while_enabled_and_stops_when_disabled() {
     let tokens = sign_in(&w, 0).await;
     let refresh = tokens.refresh_token.unwrap();
     let renewed = w.backend.pool.refresh(&user, &refresh).await.unwrap();
-    let flow = w.backend.device_flow();
+    let flow = flow(&w.backend, &w.clock);
     assert!(
         flow.verify_tokens(&renewed.id_token, &renewed.access_token)
             .await
@@ -528,8 +537,7 @@ async fn users_faces_and_keys_survive_a_restart() {
         kid,
         "the signing key persists"
     );
-    let d = backend
-        .device_flow()
+    let d = flow(&backend, &clock)
         .authenticate(vec![probe], None, "front", &staff())
         .await
         .unwrap();
@@ -556,7 +564,7 @@ async fn a_rotated_signing_key_replaces_the_old_one_and_its_tokens_stop_verifyin
     drop(backend);
     let reopened = open(_dir.path(), &clock).unwrap();
     assert_eq!(reopened.pool.jwks().keys[0].kid, rotated.keys[0].kid);
-    let flow = reopened.device_flow();
+    let flow = flow(&reopened, &clock);
     let verdict = flow.verify_tokens(&old.id_token, &old.access_token).await;
     assert!(
         matches!(verdict, Ok(Err(JwtError::UnknownKey(ref kid))) if *kid == old_kid),

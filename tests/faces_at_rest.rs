@@ -92,6 +92,7 @@ async fn no_photo_can_be_carved_from_the_store_after_enrollments_and_sign_ins() 
     let Some(backend) = common::embedded(dir.path(), &clock, &EmbeddedConfig::default()) else {
         return;
     };
+    let backend = std::sync::Arc::new(backend);
     let people = common::enrollable_people(&backend, &faces, 4).await;
     for (person, photo) in &people[..3] {
         backend
@@ -104,7 +105,7 @@ async fn no_photo_can_be_carved_from_the_store_after_enrollments_and_sign_ins() 
             .await
             .unwrap();
     }
-    let flow = backend.device_flow();
+    let flow = common::flow(&backend, &clock);
     let mut granted = 0;
     for (person, _) in &people {
         let frame = std::fs::read(common::photo(&faces, person, 2)).unwrap();
@@ -211,10 +212,9 @@ async fn an_upgrade_rewrites_an_old_store_without_its_plaintext_photos_and_loses
         "the old store holds the photos"
     );
 
-    let backend = common::embedded(dir.path(), &clock, &config).unwrap();
+    let backend = std::sync::Arc::new(common::embedded(dir.path(), &clock, &config).unwrap());
     let probe = std::fs::read(common::photo(&faces, &person, 2)).unwrap();
-    let decision = backend
-        .device_flow()
+    let decision = common::flow(&backend, &clock)
         .authenticate(vec![probe], None, "front", &staff())
         .await
         .unwrap();

@@ -66,6 +66,7 @@ async fn deleting_a_person_removes_every_trace_and_their_name_does_not_revive_ol
     let Some(backend) = common::embedded(dir.path(), &clock, &config) else {
         return;
     };
+    let backend = Arc::new(backend);
     let people = common::enrollable_people(&backend, &faces, 3).await;
     let (ana, ben) = ("ana@example.com", "ben@example.com");
     backend
@@ -77,8 +78,7 @@ async fn deleting_a_person_removes_every_trace_and_their_name_does_not_revive_ol
         .await
         .unwrap();
     let frame = std::fs::read(common::photo(&faces, &people[0].0, 2)).unwrap();
-    let decision = backend
-        .device_flow()
+    let decision = common::flow(&backend, &clock)
         .authenticate(vec![frame], None, "front", &staff())
         .await
         .unwrap();
@@ -264,6 +264,7 @@ async fn a_username_with_a_plus_is_enrolled_with_its_face() {
     let Some(backend) = common::embedded(dir.path(), &clock, &EmbeddedConfig::default()) else {
         return;
     };
+    let backend = Arc::new(backend);
     let (person, photo) = common::enrollable_people(&backend, &faces, 1)
         .await
         .remove(0);
@@ -278,8 +279,7 @@ async fn a_username_with_a_plus_is_enrolled_with_its_face() {
         report.face_ids
     );
     let frame = std::fs::read(common::photo(&faces, &person, 2)).unwrap();
-    let decision = backend
-        .device_flow()
+    let decision = common::flow(&backend, &clock)
         .authenticate(vec![frame], None, "front", &staff())
         .await;
     assert_eq!(decision.unwrap().user.as_deref(), Some(user));

@@ -2,9 +2,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use facegate::auth::jwt::{Expectations, JwtError, TokenUse, verify};
+use facegate::auth::jwt::{JwtError, TokenUse, verify};
 use facegate::backend::embedded::User;
 use facegate::backend::embedded::tokens::{Issuer, TokenSigner};
+use facegate::backend::keys::Expectations;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
@@ -193,7 +194,7 @@ fn garbage_never_panics() {
 }
 
 /// A Cognito-style RS256 token signed by a fresh RSA key of `bits`, and that key's JWKS.
-fn rs256_token(bits: usize, claims: &Value) -> (String, facegate::auth::jwt::Jwks) {
+fn rs256_token(bits: usize, claims: &Value) -> (String, facegate::backend::keys::Jwks) {
     use rsa::pkcs1v15::SigningKey;
     use rsa::signature::{SignatureEncoding, Signer};
     use rsa::traits::PublicKeyParts;
@@ -204,7 +205,7 @@ fn rs256_token(bits: usize, claims: &Value) -> (String, facegate::auth::jwt::Jwk
         .sign(message.as_bytes())
         .to_vec();
     let public = private.to_public_key();
-    let jwks: facegate::auth::jwt::Jwks = serde_json::from_value(json!({"keys": [{
+    let jwks: facegate::backend::keys::Jwks = serde_json::from_value(json!({"keys": [{
         "kty": "RSA",
         "kid": "cognito-key-1",
         "alg": "RS256",

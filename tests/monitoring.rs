@@ -284,7 +284,10 @@ async fn the_listener_is_read_only_and_off_unless_configured() {
         Arc::new(facegate::clock::ManualClock::at(0)),
         5_000,
     ));
-    monitor.relay(LockState::Locked);
+    monitor.observe(&facegate::events::DoorEvent::Locked {
+        at_ms: 0,
+        door: "front".into(),
+    });
     let listener = http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(http::serve(listener, monitor.clone()));

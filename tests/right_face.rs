@@ -11,13 +11,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::door::{front_door, live, nobody, play, still, wait};
+use common::door::{count_events, front_door, live, nobody, play, still, wait};
 use facegate::backend::BackendError;
 use facegate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
 use facegate::backend::fault::Outage;
 use facegate::clock::{Clock, ManualClock};
 use facegate::daemon::machine::State;
-use facegate::daemon::runtime::{Attempt, Daemon};
+use facegate::daemon::{Attempt, Daemon};
 use facegate::door::LockState;
 use facegate::events::{DenyReason, Outcome};
 use facegate::matching::MatchingConfig;
@@ -32,7 +32,7 @@ struct Door {
     ana: Vec<RgbImage>,
     /// People who never enrolled, one photo each.
     strangers: Vec<RgbImage>,
-    _backend: EmbeddedBackend,
+    _backend: Arc<EmbeddedBackend>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,14 +42,16 @@ async fn door() -> Option<Door> {
     let engine = common::engine(RuntimeKind::Ort)?;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
-    let backend = EmbeddedBackend::open(
-        dir.path(),
-        Arc::new(std::sync::Mutex::new(engine)),
-        &EmbeddedConfig::default(),
-        MatchingConfig::default().rule(),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let backend = Arc::new(
+        EmbeddedBackend::open(
+            dir.path(),
+            Arc::new(std::sync::Mutex::new(engine)),
+            &EmbeddedConfig::default(),
+            MatchingConfig::default().rule(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap(),
+    );
     let load = |person: &str, n: usize| {
         image::open(common::photo(&faces, person, n))
             .unwrap()
@@ -210,6 +212,7 @@ async fn a_stranger_who_keeps_trying_waits_longer_and_longer_and_never_gets_in()
 #[tokio::test]
 async fn a_photo_held_up_is_refused_audited_counted_and_cooled_down() {
     let Some(mut d) = door().await else { return };
+    let mut events = d.daemon.events().subscribe();
     let attempts = play(&mut d.daemon, &d.clock, vec![still(d.ana[0].clone(), 70)]).await;
     // One refusal, then the cooldown ignores the same photo; after it, a second refusal.
     assert_eq!(attempts.len(), 2, "{attempts:?}");
@@ -223,7 +226,7 @@ async fn a_photo_held_up_is_refused_audited_counted_and_cooled_down() {
         gap >= 3_000,
         "the second refusal came {gap} ms after the first"
     );
-    let audited = d.daemon.audit.pending(10).unwrap();
+    let audited = d.daemon.audit().pending(10).unwrap();
     assert_eq!(audited.len(), 2);
     assert!(
         audited
@@ -231,7 +234,8 @@ async fn a_photo_held_up_is_refused_audited_counted_and_cooled_down() {
             .all(|e| e.event.outcome.as_deref() == Some("not_live")
                 && e.event.reason.starts_with("liveness:"))
     );
-    let metrics = d.daemon.monitor.render_metrics();
+    count_events(&mut events, d.daemon.monitor());
+    let metrics = d.daemon.monitor().render_metrics();
     assert!(
         metrics.contains(r#"facegate_attempts_total{decision="denied",reason="not_live"} 2"#),
         "{metrics}"

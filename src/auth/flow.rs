@@ -5,35 +5,21 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::Serialize;
 
-use super::jwt::{self, Claims, Expectations, Jwks, JwtError, TokenUse};
+use super::jwt::{self, Claims, JwtError, TokenUse};
 use super::policy::DoorPolicy;
 use crate::backend::embedded::normalize_username;
 use crate::backend::identify::{Identified, identify};
+use crate::backend::keys::{Expectations, Jwks, KeySource};
+use crate::backend::open::BackendPorts;
 use crate::backend::triggers::params;
-use crate::backend::{AuthStep, BackendError, Directory, FaceIndex, IdentityProvider, ObjectStore};
+use crate::backend::{
+    AuthStep, BackendError, Directory, FaceIndex, IdentityProvider, ObjectStore, Tokens,
+};
 use crate::clock::Clock;
 use crate::events::{DenyReason, Outcome, Via};
 use crate::matching::{DecisionRule, Identification};
-
-/// Where the verifier gets the pool's public keys.
-#[async_trait]
-pub trait KeySource: Send + Sync {
-    /// The JWKS; `refresh` asks for a fresh copy (a token named an unknown key).
-    async fn jwks(&self, refresh: bool) -> Result<Jwks, BackendError>;
-}
-
-/// A fixed JWKS (the embedded pool's own keys).
-pub struct StaticKeys(pub Jwks);
-
-#[async_trait]
-impl KeySource for StaticKeys {
-    async fn jwks(&self, _refresh: bool) -> Result<Jwks, BackendError> {
-        Ok(self.0.clone())
-    }
-}
 
 /// The outcome of one attempt.
 #[derive(Debug, Clone, Serialize)]
@@ -94,15 +80,15 @@ mod outcome_fields {
 /// The ports the flow drives.
 #[derive(Clone)]
 pub struct DeviceFlow {
-    pub idp: Arc<dyn IdentityProvider>,
-    pub signin: Arc<dyn ObjectStore>,
-    pub faces: Arc<dyn FaceIndex>,
-    pub directory: Arc<dyn Directory>,
-    pub keys: Arc<dyn KeySource>,
-    pub expectations: Expectations,
+    idp: Arc<dyn IdentityProvider>,
+    signin: Arc<dyn ObjectStore>,
+    faces: Arc<dyn FaceIndex>,
+    directory: Arc<dyn Directory>,
+    keys: Arc<dyn KeySource>,
+    expectations: Expectations,
     /// Who a face is (the same rule Verify applies).
-    pub rule: DecisionRule,
-    pub clock: Arc<dyn Clock>,
+    rule: DecisionRule,
+    clock: Arc<dyn Clock>,
 }
 
 /// Why the rule refused a frame.
@@ -131,6 +117,31 @@ fn refusal(verdict: &Identification) -> String {
 }
 
 impl DeviceFlow {
+    /// The flow over a backend's ports.
+    pub fn new(ports: &BackendPorts, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            idp: ports.idp.clone(),
+            signin: ports.signin.clone(),
+            faces: ports.faces.clone(),
+            directory: ports.directory.clone(),
+            keys: ports.keys.clone(),
+            expectations: ports.expectations.clone(),
+            rule: ports.rule.clone(),
+            clock,
+        }
+    }
+
+    /// New tokens for `username` from a refresh token (revalidating an offline grant).
+    pub async fn refresh(&self, username: &str, token: &str) -> Result<Tokens, BackendError> {
+        self.idp.refresh(username, token).await
+    }
+
+    /// Offers the embedding the device computed for `frame` to the face index, which may
+    /// reuse it for exactly these bytes instead of running the model again.
+    pub fn offer_embedding(&self, frame: &[u8], embedding: &[f32]) {
+        self.faces.offer_embedding(frame, embedding);
+    }
+
     /// Runs one attempt at `door` with `frames` (JPEG, best first: the first is the one the
     /// pool gets): each must show the same person by the decision rule — `username` when one
     /// is claimed, else whoever the first frame identifies. A refusal is `Ok` with

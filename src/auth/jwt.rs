@@ -5,42 +5,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Verifier;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// One public key of a JWKS document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwk {
-    pub kty: String,
-    pub kid: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
-    pub key_use: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crv: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub y: Option<String>,
-    /// RSA modulus and exponent (Cognito's RS256 keys).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub e: Option<String>,
-}
-
-/// A JWKS document: `{"keys": [...]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwks {
-    pub keys: Vec<Jwk>,
-}
-
-impl Jwks {
-    pub fn find(&self, kid: &str) -> Option<&Jwk> {
-        self.keys.iter().find(|k| k.kid == kid)
-    }
-}
+use crate::backend::keys::{Expectations, Jwk, Jwks};
 
 /// Which token a caller expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +24,6 @@ impl TokenUse {
             TokenUse::Access => "access",
         }
     }
-}
-
-/// What a token must say to be accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectations {
-    pub issuer: String,
-    /// The app client id: `aud` of ID tokens, `client_id` of access tokens.
-    pub client_id: String,
-    pub leeway_secs: u64,
 }
 
 /// Why a token was refused.

@@ -85,6 +85,10 @@ impl FaceIndex for FlakyFaces {
         self.inner.face_count().await
     }
 
+    fn offer_embedding(&self, image: &[u8], embedding: &[f32]) {
+        self.inner.offer_embedding(image, embedding);
+    }
+
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {
         self.outage.check()?;
         self.inner.compare(source, target).await

@@ -5,7 +5,9 @@ pub mod aws;
 pub mod embedded;
 pub mod fault;
 pub mod identify;
+pub mod keys;
 pub mod lambda;
+pub mod open;
 pub mod ports;
 pub mod triggers;
 

@@ -50,6 +50,10 @@ pub trait FaceIndex: Send + Sync {
     ) -> Result<Vec<FaceMatch>, BackendError>;
     /// How many faces are enrolled: the decision rule's threshold follows it.
     async fn face_count(&self) -> Result<usize, BackendError>;
+    /// The embedding the device already computed for `image`, offered for reuse: an index that
+    /// runs the same model in this process may use it for exactly these bytes instead of
+    /// running the model again. Remote indexes ignore it.
+    fn offer_embedding(&self, _image: &[u8], _embedding: &[f32]) {}
     /// Similarity of the largest faces of two images (Rekognition's CompareFaces).
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError>;
     async fn delete_faces(&self, face_ids: &[String]) -> Result<(), BackendError>;

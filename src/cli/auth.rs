@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{
-    Failure, GlobalArgs, device_flow, door_policy, load_config, print_json, read_photo, runtime,
-};
+use super::{Failure, GlobalArgs, backend_ports, load_config, print_json, read_photo, runtime};
+use crate::auth::DeviceFlow;
+use crate::clock::SystemClock;
+use crate::settings::DoorSettings;
 
 #[derive(Debug, Args)]
 pub struct AuthArgs {
@@ -27,10 +28,12 @@ pub struct AuthArgs {
 
 pub fn run(global: &GlobalArgs, args: AuthArgs) -> Result<u8, Failure> {
     let config = load_config(global)?;
-    let (door, policy) = door_policy(&config, args.door.as_deref())?;
+    let settings = DoorSettings::resolve(&config, args.door.as_deref())?;
+    let (door, policy) = (settings.door, settings.policy);
     let frame = read_photo(&args.photo, config.max_image_bytes())?;
     let decision = runtime()?.block_on(async {
-        let (flow, _stores) = device_flow(&config).await?;
+        let (ports, _store) = backend_ports(&config).await?;
+        let flow = DeviceFlow::new(&ports, std::sync::Arc::new(SystemClock));
         let decision = flow
             .authenticate(vec![frame], args.user.as_deref(), &door, &policy)
             .await?;

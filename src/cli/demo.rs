@@ -20,8 +20,9 @@ use crate::backend::fault::Outage;
 use crate::camera::FrameSource;
 use crate::camera::replay::{Motion, ReplayCamera, Scene};
 use crate::clock::{Clock, ManualClock, OffsetClock};
-use crate::daemon::runtime::{self, Daemon};
+use crate::daemon::{Attempt, Daemon, embedded_door};
 use crate::door::simulated::SimulatedRelay;
+use crate::settings::DoorSettings;
 use crate::vision::eval::median;
 use crate::vision::{ImageLimits, image_io};
 
@@ -64,38 +65,28 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     let engine = Arc::new(std::sync::Mutex::new(crate::vision::FaceEngine::load(
         &config.vision,
     )?));
-    let backend = EmbeddedBackend::open(
+    let backend = Arc::new(EmbeddedBackend::open(
         data,
         engine,
         &config.backend.embedded,
         config.matching.rule(),
         Arc::new(clock.clone()),
-    )?;
+    )?);
     println!(
         "facegate demo — data in {} (removed at the end)",
         data.display()
     );
     let cast = cast(&backend, faces).await?;
     let outage = Outage::default();
-    let policy = DoorPolicy {
-        allowed_groups: vec!["staff".into()],
-    };
     let relay = SimulatedRelay::new(Some(data.join("relay-state")));
-    let mut daemon = runtime::on_embedded_backend(
+    let mut daemon = embedded_door(
         &backend,
         data,
         Box::new(relay),
         Arc::new(clock.clone()),
-        "front",
-        policy,
-        outage.clone(),
+        demo_settings(config)?,
+        &outage,
     )?;
-    daemon.machine = config.daemon.clone();
-    daemon.liveness = config.liveness.clone();
-    daemon.matching = config.matching.clone();
-    daemon.offline = config.offline.clone();
-    // The script's "an hour later" scene needs a one-hour window.
-    daemon.offline.grace_secs = 3600;
     let live = |image: RgbImage| Scene {
         image: Some(image),
         frames: 8,
@@ -167,7 +158,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     wait(&mut daemon, &clock, 4_000).await?;
     let still = Scene {
         image: Some(ana.walks_up.clone()),
-        frames: config.liveness.max_frames + 2,
+        frames: daemon.settings().liveness.max_frames + 2,
         motion: Motion::Still,
     };
     let label = format!("a still photo of {} held up", ana.name);
@@ -190,7 +181,7 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
     outage.set(false);
 
     let shipped = daemon
-        .audit
+        .audit()
         .ship(&mut crate::store::audit::JsonLinesSink::new(
             data.join("audit.jsonl"),
         ))?;
@@ -205,9 +196,21 @@ async fn morning(config: &crate::config::Config, faces: &Path, data: &Path) -> a
         tally.1,
         shipped,
         median(&latencies).unwrap_or(0.0),
-        format!("{:?}", daemon.door.state()).to_lowercase()
+        format!("{:?}", daemon.lock_state()).to_lowercase()
     );
     Ok(0)
+}
+
+/// The config's settings at door "front", for staff, with a one-hour offline window (the
+/// script's "an hour later" scene).
+pub(super) fn demo_settings(config: &crate::config::Config) -> anyhow::Result<DoorSettings> {
+    let mut settings = DoorSettings::resolve(config, None)?;
+    settings.door = "front".into();
+    settings.policy = DoorPolicy {
+        allowed_groups: vec!["staff".into()],
+    };
+    settings.offline.grace_ms = 3_600_000;
+    Ok(settings)
 }
 
 /// Enrolls two people and picks a stranger, from `faces` or from the PyPI photos.
@@ -277,7 +280,7 @@ pub(super) async fn play(
     daemon: &mut Daemon,
     clock: &ManualClock,
     scenes: Vec<Scene>,
-) -> anyhow::Result<Vec<(crate::daemon::runtime::Attempt, u64)>> {
+) -> anyhow::Result<Vec<(Attempt, u64)>> {
     let mut camera = ReplayCamera::new(scenes, Duration::ZERO, Arc::new(clock.clone()));
     let mut attempts = Vec::new();
     while let Ok(frame) = camera.next_frame() {

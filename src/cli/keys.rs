@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> Result<u8, Failure> {
     match command {
         KeysCommand::Show => print_json(&backend.pool.jwks())?,
         KeysCommand::Rotate => {
-            let kid = |jwks: &crate::auth::jwt::Jwks| {
+            let kid = |jwks: &crate::backend::keys::Jwks| {
                 jwks.keys.first().map(|k| k.kid.clone()).unwrap_or_default()
             };
             let old = kid(&backend.pool.jwks());

@@ -24,10 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::DeviceFlow;
-use crate::auth::DoorPolicy;
-use crate::backend::aws::AwsBackend;
 use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::open::{BackendPorts, open as open_backend};
 use crate::clock::SystemClock;
 use crate::config::{BackendKind, Config, ConfigError};
 use crate::vision::{FaceEngine, RuntimeKind, VisionError};
@@ -226,49 +224,12 @@ fn open_embedded_backend(config: &Config) -> anyhow::Result<EmbeddedBackend> {
     )?)
 }
 
-/// What keeps a device flow's stores open.
-pub enum FlowStores {
-    Embedded(Box<EmbeddedBackend>),
-    Aws(sled::Db),
-}
-
-/// The configured backend's device flow (the embedded pool, or Cognito and friends).
-pub async fn device_flow(config: &Config) -> anyhow::Result<(DeviceFlow, FlowStores)> {
-    Ok(match config.backend.kind {
-        BackendKind::Embedded => {
-            let backend = open_embedded_backend(config)?;
-            (
-                backend.device_flow(),
-                FlowStores::Embedded(Box::new(backend)),
-            )
-        }
-        BackendKind::Aws => {
-            let aws = AwsBackend::connect(&config.backend.aws).await?;
-            let db = crate::daemon::runtime::open_store(&config.data_dir)?;
-            let flow = aws.device_flow(db.open_tree("aws/jwks")?, Arc::new(SystemClock))?;
-            (flow, FlowStores::Aws(db))
-        }
-    })
-}
-
-/// The door named on the command line (or the config's first door) and its policy.
-pub fn door_policy(config: &Config, name: Option<&str>) -> anyhow::Result<(String, DoorPolicy)> {
-    let name = match name {
-        Some(name) => name.to_string(),
-        None => config
-            .doors
-            .keys()
-            .next()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no door configured"))?,
-    };
-    let policy = config.doors.get(&name).cloned().ok_or_else(|| {
-        anyhow::anyhow!(
-            "no door {name:?} in the config (doors: {})",
-            config.doors.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    Ok((name, policy))
+/// The configured backend's ports, for a command that signs in (`auth`): the daemon's store
+/// holds AWS's cached keys.
+pub async fn backend_ports(config: &Config) -> anyhow::Result<(BackendPorts, sled::Db)> {
+    let store = crate::daemon::open_store(&config.data_dir)?;
+    let ports = open_backend(config, None, &store, Arc::new(SystemClock)).await?;
+    Ok((ports, store))
 }
 
 /// A runtime for the async commands.

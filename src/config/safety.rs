@@ -7,7 +7,7 @@
 use super::Config;
 use crate::daemon::liveness::LivenessConfig;
 use crate::daemon::machine::MachineConfig;
-use crate::daemon::runtime::OfflineConfig;
+use crate::daemon::offline::OfflineConfig;
 
 /// The longest offline grace a config may set: a week.
 pub const MAX_GRACE_SECS: u64 = 7 * 86_400;

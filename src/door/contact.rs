@@ -27,6 +27,8 @@ pub struct ContactMonitor {
     open_since: Option<Millis>,
     alarmed: bool,
     held_reported: bool,
+    /// The last sample, `None` before the first.
+    last: Option<bool>,
 }
 
 impl ContactMonitor {
@@ -36,11 +38,18 @@ impl ContactMonitor {
             open_since: None,
             alarmed: false,
             held_reported: false,
+            last: None,
         }
+    }
+
+    /// Whether the door was open at the last sample (`None` before the first).
+    pub fn is_open(&self) -> Option<bool> {
+        self.last
     }
 
     /// One sample; returns an alarm when one starts or ends.
     pub fn observe(&mut self, open: bool, lock: LockState, now: Millis) -> Option<DoorAlarm> {
+        self.last = Some(open);
         match (self.open_since, open) {
             (None, true) => {
                 self.open_since = Some(now);

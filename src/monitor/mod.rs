@@ -1,9 +1,9 @@
 //! What the door is doing, for the operator's monitoring: Prometheus metrics and a health
 //! snapshot, served over HTTP by [`http`] when `[monitoring] listen` is set.
 //!
-//! The daemon reports into a [`Monitor`]; nothing here decides anything about the door. The
-//! camera's counters are read from its [`CameraHealth`] at scrape time, so the capture thread
-//! never waits on monitoring.
+//! A [`Monitor`] follows the door's event stream ([`Monitor::follow`]) and is told inference
+//! times directly; nothing here decides anything about the door. The camera's counters are read
+//! from its [`CameraHealth`] at scrape time, so the capture thread never waits on monitoring.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +23,9 @@ pub mod http;
 
 use crate::camera::capture::CameraHealth;
 use crate::clock::Clock;
-use crate::daemon::runtime::Attempt;
 use crate::door::LockState;
+use crate::events::{DoorEvent, Outcome};
+use tokio::sync::broadcast;
 
 /// Config section `[monitoring]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -77,15 +78,15 @@ struct AttemptLabels {
 }
 
 impl AttemptLabels {
-    fn of(attempt: &Attempt) -> Self {
-        let decision = if attempt.granted() {
+    fn of(outcome: &Outcome) -> Self {
+        let decision = if outcome.granted() {
             "granted"
         } else {
             "denied"
         };
         Self {
             decision,
-            reason: attempt.outcome.label(),
+            reason: outcome.label(),
         }
     }
 }
@@ -208,17 +209,55 @@ impl Monitor {
         self.camera = Some(health);
     }
 
+    /// Whether a camera's counters are watched (so its health means something).
+    pub fn watches_camera(&self) -> bool {
+        self.camera.is_some()
+    }
+
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    pub fn attempt(&self, attempt: &Attempt) {
-        self.attempts
-            .get_or_create(&AttemptLabels::of(attempt))
-            .inc();
-        self.face_to_relay
-            .observe(attempt.face_to_relay_ms as f64 / 1000.0);
-        self.offline_mode.set(i64::from(!attempt.online));
+    /// Follows the door's events until the stream ends. Falling behind loses metrics, never
+    /// delays the door; what was missed is logged.
+    pub async fn follow(self: Arc<Self>, mut events: broadcast::Receiver<DoorEvent>) {
+        loop {
+            match events.recv().await {
+                Ok(event) => self.observe(&event),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "metrics fell behind the door's events");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Counts one door event.
+    pub fn observe(&self, event: &DoorEvent) {
+        match event {
+            DoorEvent::Attempt {
+                outcome,
+                online,
+                face_to_relay_ms,
+                ..
+            } => {
+                self.attempts
+                    .get_or_create(&AttemptLabels::of(outcome))
+                    .inc();
+                self.face_to_relay
+                    .observe(*face_to_relay_ms as f64 / 1000.0);
+                self.offline_mode.set(i64::from(!online));
+            }
+            DoorEvent::Unlocked { .. } => self.relay(LockState::Unlocked),
+            DoorEvent::Locked { .. } => self.relay(LockState::Locked),
+            DoorEvent::Contact { open, .. } => {
+                self.door_open.set(i64::from(*open));
+            }
+            DoorEvent::Backend { online, .. } => {
+                self.offline_mode.set(i64::from(!online));
+            }
+            DoorEvent::Alarm { .. } | DoorEvent::Camera { .. } => {}
+        }
     }
 
     pub fn inference(&self, stage: Stage, took: Duration) {
@@ -231,13 +270,9 @@ impl Monitor {
             .observe(took.as_secs_f64());
     }
 
-    pub fn relay(&self, state: LockState) {
+    fn relay(&self, state: LockState) {
         self.relay_unlocked
             .set(i64::from(state == LockState::Unlocked));
-    }
-
-    pub fn door_open(&self, open: Option<bool>) {
-        self.door_open.set(open.map_or(-1, i64::from));
     }
 
     pub fn outbox_depth(&self, depth: usize) {
@@ -327,30 +362,30 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::events::{DenyReason, Outcome, Via};
 
-    fn attempt(outcome: Outcome, online: bool, user: Option<&str>) -> Attempt {
-        Attempt {
+    fn attempt(outcome: Outcome, online: bool, user: Option<&str>) -> DoorEvent {
+        DoorEvent::Attempt {
             at_ms: 0,
+            door: "front".into(),
             user: user.map(str::to_string),
             outcome,
             online,
             reason: "free text that must not become a label".into(),
             similarity: None,
             face_to_relay_ms: 80,
-            relay: LockState::Locked,
         }
     }
 
     #[test]
     fn attempts_are_counted_under_a_fixed_set_of_reasons() {
         let monitor = Monitor::new(Arc::new(ManualClock::at(0)), 5_000);
-        monitor.attempt(&attempt(Outcome::Granted(Via::Verified), true, Some("a")));
-        monitor.attempt(&attempt(
+        monitor.observe(&attempt(Outcome::Granted(Via::Verified), true, Some("a")));
+        monitor.observe(&attempt(
             Outcome::Denied(DenyReason::UnknownFace),
             true,
             None,
         ));
-        monitor.attempt(&attempt(Outcome::Denied(DenyReason::NotLive), true, None));
-        monitor.attempt(&attempt(
+        monitor.observe(&attempt(Outcome::Denied(DenyReason::NotLive), true, None));
+        monitor.observe(&attempt(
             Outcome::Denied(DenyReason::OfflineNoGrant),
             false,
             Some("a"),

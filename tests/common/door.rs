@@ -10,10 +10,15 @@ use facegate::backend::fault::Outage;
 use facegate::camera::FrameSource;
 use facegate::camera::replay::{Motion, ReplayCamera, Scene};
 use facegate::clock::ManualClock;
-use facegate::daemon::runtime::{self, Attempt, Daemon};
+use facegate::config::Config;
+use facegate::daemon::{Attempt, Daemon, embedded_door};
 use facegate::door::LockState;
 use facegate::door::simulated::SimulatedRelay;
+use facegate::events::DoorEvent;
+use facegate::monitor::Monitor;
+use facegate::settings::DoorSettings;
 use image::RgbImage;
+use tokio::sync::broadcast;
 
 /// Plays `scenes` at 10 frames a second of manual time; returns the finished attempts.
 pub async fn play(daemon: &mut Daemon, clock: &ManualClock, scenes: Vec<Scene>) -> Vec<Attempt> {
@@ -62,26 +67,51 @@ pub fn nobody(frames: usize) -> Scene {
     }
 }
 
+/// The default settings at door "front", which admits staff.
+pub fn settings() -> DoorSettings {
+    let mut settings = DoorSettings::resolve(&Config::default(), None).unwrap();
+    settings.door = "front".into();
+    settings.policy = DoorPolicy {
+        allowed_groups: vec!["staff".into()],
+    };
+    settings
+}
+
 /// A daemon at door "front" (staff only) with a simulated relay, and the relay's transitions.
 pub fn front_door(
-    backend: &EmbeddedBackend,
+    backend: &Arc<EmbeddedBackend>,
     dir: &std::path::Path,
     clock: &ManualClock,
     outage: Outage,
 ) -> (Daemon, Arc<Mutex<Vec<LockState>>>) {
+    front_door_with(backend, dir, clock, outage, settings())
+}
+
+/// The same door with `settings`.
+pub fn front_door_with(
+    backend: &Arc<EmbeddedBackend>,
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    outage: Outage,
+    settings: DoorSettings,
+) -> (Daemon, Arc<Mutex<Vec<LockState>>>) {
     let relay = SimulatedRelay::new(None);
     let transitions = relay.transitions();
-    let daemon = runtime::on_embedded_backend(
+    let daemon = embedded_door(
         backend,
         dir,
         Box::new(relay),
         Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        outage,
+        settings,
+        &outage,
     )
     .unwrap();
     (daemon, transitions)
+}
+
+/// Passes every event sent since `events` subscribed to `monitor`, as `Monitor::follow` would.
+pub fn count_events(events: &mut broadcast::Receiver<DoorEvent>, monitor: &Monitor) {
+    while let Ok(event) = events.try_recv() {
+        monitor.observe(&event);
+    }
 }

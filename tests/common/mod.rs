@@ -253,3 +253,14 @@ pub async fn enrollable_people(
     );
     found
 }
+
+/// The device flow over `backend`, as the door runs it.
+pub fn flow(
+    backend: &std::sync::Arc<facegate::backend::embedded::EmbeddedBackend>,
+    clock: &facegate::clock::ManualClock,
+) -> facegate::auth::DeviceFlow {
+    facegate::auth::DeviceFlow::new(
+        &facegate::backend::open::BackendPorts::embedded(backend.clone()),
+        std::sync::Arc::new(clock.clone()),
+    )
+}

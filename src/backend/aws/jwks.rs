@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::auth::flow::KeySource;
-use crate::auth::jwt::Jwks;
 use crate::backend::BackendError;
+use crate::backend::keys::{Jwks, KeySource};
 use crate::clock::{Clock, Millis};
 
 /// The shortest time between two fetches.

@@ -23,8 +23,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{DeviceFlow, jwt::Expectations};
 use crate::backend::BackendError;
+use crate::backend::keys::Expectations;
 use crate::backend::triggers::{TriggerConfig, TriggerPorts};
 use crate::clock::Clock;
 use crate::matching::{DecisionRule, Threshold};
@@ -302,30 +302,6 @@ impl AwsBackend {
             client_id: self.config.client_id.clone(),
             leeway_secs: 30,
         }
-    }
-
-    /// The device flow, with the pool's keys cached in `store`.
-    pub fn device_flow(
-        &self,
-        store: sled::Tree,
-        clock: Arc<dyn Clock>,
-    ) -> Result<DeviceFlow, BackendError> {
-        let keys = jwks::CognitoKeys::new(
-            self.jwks_url(),
-            store,
-            clock.clone(),
-            self.config.operation_timeout(),
-        )?;
-        Ok(DeviceFlow {
-            idp: self.pool.clone(),
-            signin: self.signin.clone(),
-            faces: self.faces.clone(),
-            directory: self.directory.clone(),
-            keys: Arc::new(keys),
-            expectations: self.expectations(),
-            rule: self.rule(),
-            clock,
-        })
     }
 
     /// The ports the trigger Lambda runs over.

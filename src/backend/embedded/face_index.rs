@@ -1,9 +1,17 @@
 //! The on-device face index: SFace embeddings, sealed, in a sled tree, searched through the
 //! in-memory gallery. Inference runs on the blocking pool so the async runtime never stalls.
+//!
+//! One inference per attempt: the embeddings of the last few images are remembered by the
+//! SHA-256 of their bytes — computed here, or offered by the daemon, which embedded the frame
+//! as it tracked it — so the device's identification and Verify, which judge the same uploaded
+//! bytes, do not run the model again. Verify still decides from the uploaded object: a different
+//! object is a different digest.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use crate::backend::{BackendError, FaceIndex, FaceMatch};
 use crate::store::Sealer;
@@ -20,6 +28,14 @@ pub struct LocalFaceIndex {
     tree: sled::Tree,
     sealer: Arc<Sealer>,
     gallery: Arc<Mutex<Gallery>>,
+    recent: Arc<Mutex<VecDeque<([u8; 32], Embedding)>>>,
+}
+
+/// Images whose embeddings are remembered.
+const RECENT: usize = 8;
+
+fn digest(image: &[u8]) -> [u8; 32] {
+    Sha256::digest(image).into()
 }
 
 impl LocalFaceIndex {
@@ -44,6 +60,7 @@ impl LocalFaceIndex {
             tree,
             sealer,
             gallery: Arc::new(Mutex::new(gallery)),
+            recent: Arc::default(),
         })
     }
 
@@ -81,14 +98,35 @@ impl LocalFaceIndex {
             .await
     }
 
-    /// The embedding of the largest face of `image`.
+    /// The embedding of the largest face of `image` (remembered for the same bytes).
     pub async fn probe_embedding(&self, image: &[u8]) -> Result<Embedding, BackendError> {
+        let key = digest(image);
+        if let Some(known) = self.recalled(&key) {
+            return Ok(known);
+        }
         let image = image.to_vec();
-        self.with_engine(move |engine| {
-            let frame = engine.decode(&image).map_err(vision)?;
-            Ok(engine.largest_face(&frame).map_err(vision)?.embedding)
-        })
-        .await
+        let embedding = self
+            .with_engine(move |engine| {
+                let frame = engine.decode(&image).map_err(vision)?;
+                Ok(engine.largest_face(&frame).map_err(vision)?.embedding)
+            })
+            .await?;
+        self.remember(key, embedding);
+        Ok(embedding)
+    }
+
+    fn recalled(&self, key: &[u8; 32]) -> Option<Embedding> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().find(|(k, _)| k == key).map(|(_, e)| *e)
+    }
+
+    fn remember(&self, key: [u8; 32], embedding: Embedding) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|(k, _)| *k != key);
+        recent.push_back((key, embedding));
+        while recent.len() > RECENT {
+            recent.pop_front();
+        }
     }
 
     /// The `max_faces` faces nearest to `embedding`, best first.
@@ -146,6 +184,12 @@ impl FaceIndex for LocalFaceIndex {
 
     async fn face_count(&self) -> Result<usize, BackendError> {
         Ok(self.len())
+    }
+
+    fn offer_embedding(&self, image: &[u8], embedding: &[f32]) {
+        if let Some(embedding) = Embedding::from_raw(embedding) {
+            self.remember(digest(image), embedding);
+        }
     }
 
     async fn compare(&self, source: &[u8], target: &[u8]) -> Result<f32, BackendError> {

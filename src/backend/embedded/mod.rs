@@ -28,9 +28,7 @@ pub use users::{User, UserStore, normalize_username};
 use self::tokens::{Issuer, TokenSigner};
 use super::triggers::{TriggerConfig, TriggerPorts};
 use super::{BackendError, Directory, FaceIndex};
-use crate::auth::DeviceFlow;
-use crate::auth::flow::StaticKeys;
-use crate::auth::jwt::Jwks;
+use crate::backend::keys::Jwks;
 use crate::clock::Clock;
 use crate::matching::DecisionRule;
 use crate::store::Sealer;
@@ -220,14 +218,15 @@ impl EmbeddedBackend {
         })
     }
 
-    /// Replaces the token signing key with a new one (a new `kid` in the JWKS) and returns the
-    /// new key set. Tokens signed with the old key stop verifying; refresh tokens are not
-    /// signed and keep working. The running pool keeps its key until the backend is opened
-    /// again, so the service must be restarted (the CLI stops it first: one writer).
+    /// Replaces the token signing key with a new one (a new `kid` in the JWKS), stored first
+    /// and then signing at once, and returns the new key set. Tokens signed with the old key stop
+    /// verifying; refresh tokens are not signed and keep working.
     pub fn rotate_signing_key(&self) -> Result<Jwks, BackendError> {
         let keys = self.db.open_tree("keys").map_err(internal)?;
-        let issuer = self.pool.issuer().clone();
-        Ok(store_new_signer(&keys, &self.sealer, issuer)?.jwks())
+        let signer = store_new_signer(&keys, &self.sealer, self.pool.issuer())?;
+        let jwks = signer.jwks();
+        self.pool.replace_signer(signer);
+        Ok(jwks)
     }
 
     /// Deletes a person with every trace the backend holds: faces (embeddings and directory
@@ -251,20 +250,6 @@ impl EmbeddedBackend {
             refresh_tokens,
             photos,
         }))
-    }
-
-    /// The device flow wired to this backend.
-    pub fn device_flow(&self) -> DeviceFlow {
-        DeviceFlow {
-            idp: self.pool.clone(),
-            signin: Arc::new(self.signin.clone()),
-            faces: Arc::new(self.faces.clone()),
-            directory: Arc::new(self.directory.clone()),
-            keys: Arc::new(StaticKeys(self.pool.jwks())),
-            expectations: self.pool.expectations(),
-            rule: self.ports.config.rule.clone(),
-            clock: self.ports.clock.clone(),
-        }
     }
 
     /// Flushes everything to disk.

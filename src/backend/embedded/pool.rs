@@ -4,7 +4,7 @@
 //! fail at Verify, so the exchange does not reveal who is enrolled.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::cognito::{
@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::tokens::{Issuer, TokenSigner};
 use super::users::{User, UserStore, normalize_username};
-use crate::auth::jwt::{Expectations, Jwks};
+use crate::backend::keys::{Expectations, Jwks, KeySource};
 use crate::backend::random_id;
 use crate::backend::triggers::{self, CUSTOM_CHALLENGE, TriggerPorts};
 use crate::backend::{AuthStep, BackendError, IdentityProvider, Tokens};
@@ -63,7 +63,8 @@ impl RefreshRecord {
 pub struct UserPool {
     users: UserStore,
     ports: TriggerPorts,
-    signer: TokenSigner,
+    /// Swapped whole when the key is rotated, while the pool runs.
+    signer: RwLock<TokenSigner>,
     refresh: sled::Tree,
     refresh_validity_secs: u64,
     sessions: Mutex<HashMap<String, Session>>,
@@ -84,7 +85,7 @@ impl UserPool {
         Self {
             users,
             ports,
-            signer,
+            signer: RwLock::new(signer),
             refresh,
             refresh_validity_secs,
             sessions: Mutex::new(HashMap::new()),
@@ -129,21 +130,31 @@ impl UserPool {
         Ok(removed)
     }
 
+    fn signer(&self) -> std::sync::RwLockReadGuard<'_, TokenSigner> {
+        self.signer.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The JWKS document for verifying this pool's tokens.
     pub fn jwks(&self) -> Jwks {
-        self.signer.jwks()
+        self.signer().jwks()
     }
 
     /// Who this pool's tokens are from.
-    pub fn issuer(&self) -> &Issuer {
-        self.signer.issuer()
+    pub fn issuer(&self) -> Issuer {
+        self.signer().issuer().clone()
+    }
+
+    /// Signs with `signer` from now on: tokens of the old key stop verifying.
+    pub fn replace_signer(&self, signer: TokenSigner) {
+        *self.signer.write().unwrap_or_else(|p| p.into_inner()) = signer;
     }
 
     /// What a verifier must expect of this pool's tokens.
     pub fn expectations(&self) -> Expectations {
+        let issuer = self.issuer();
         Expectations {
-            issuer: self.signer.issuer().issuer.clone(),
-            client_id: self.signer.issuer().client_id.clone(),
+            issuer: issuer.issuer,
+            client_id: issuer.client_id,
             leeway_secs: 30,
         }
     }
@@ -219,7 +230,8 @@ impl UserPool {
 
     fn issue_tokens(&self, user: &User, auth_time: u64) -> Result<Tokens, BackendError> {
         let now = self.ports.clock.now_secs();
-        let (id_token, access_token) = self.signer.issue(user, auth_time, now);
+        let signer = self.signer();
+        let (id_token, access_token) = signer.issue(user, auth_time, now);
         let refresh_token = random_id() + &random_id();
         let record = RefreshRecord {
             username: user.username.clone(),
@@ -238,7 +250,7 @@ impl UserPool {
             id_token,
             access_token,
             refresh_token: Some(refresh_token),
-            expires_in_secs: self.signer.issuer().token_validity_secs,
+            expires_in_secs: signer.issuer().token_validity_secs,
         })
     }
 }
@@ -323,12 +335,21 @@ impl IdentityProvider for UserPool {
             .filter(|user| record.belongs_to(user))
             .ok_or_else(|| BackendError::Denied("user is disabled or deleted".into()))?;
         let now = self.ports.clock.now_secs();
-        let (id_token, access_token) = self.signer.issue(&user, record.auth_time, now);
+        let signer = self.signer();
+        let (id_token, access_token) = signer.issue(&user, record.auth_time, now);
         Ok(Tokens {
             id_token,
             access_token,
             refresh_token: None,
-            expires_in_secs: self.signer.issuer().token_validity_secs,
+            expires_in_secs: signer.issuer().token_validity_secs,
         })
+    }
+}
+
+/// The pool publishes its own keys: the verifier always sees the current one.
+#[async_trait]
+impl KeySource for UserPool {
+    async fn jwks(&self, _refresh: bool) -> Result<Jwks, BackendError> {
+        Ok(UserPool::jwks(self))
     }
 }

@@ -9,7 +9,7 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
 
 use super::users::User;
-use crate::auth::jwt::{Jwk, Jwks};
+use crate::backend::keys::{Jwk, Jwks};
 use crate::backend::random_id;
 
 /// Who issues tokens and for which client.

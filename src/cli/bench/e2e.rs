@@ -3,7 +3,9 @@
 //! - Face to relay: an enrolled person walks up again and again (replay camera, embedded
 //!   backend, simulated relay, in this process); for each attempt, the wall time from handing
 //!   the frame that completes the live track to the daemon until the relay is open — detection
-//!   of that frame, liveness, the whole challenge, token checks, the audit write and the relay.
+//!   and embedding of that frame, liveness, the whole challenge, token checks, the audit write
+//!   and the relay — against one detect + align + embed of the same frame timed right after it,
+//!   so the ratio says how much more than one inference an attempt costs.
 //! - Start to READY and peak memory: `facegate run` started as systemd would (a notify socket),
 //!   timed until it says READY=1, fed a short recording of the same person so one sign-in
 //!   runs, then its peak resident memory (VmHWM) read from /proc before it is stopped.
@@ -19,16 +21,15 @@ use clap::Args;
 use serde::Serialize;
 
 use super::vision::ms;
-use crate::auth::DoorPolicy;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::fault::Outage;
 use crate::camera::FrameSource;
 use crate::camera::replay::{Motion, ReplayCamera, Scene};
-use crate::cli::demo::{cast, wait};
+use crate::cli::demo::{cast, demo_settings, wait};
 use crate::cli::{Failure, GlobalArgs, load_config, print_json, runtime};
 use crate::clock::OffsetClock;
 use crate::config::Config;
-use crate::daemon::runtime as daemon_runtime;
+use crate::daemon::embedded_door;
 use crate::door::simulated::SimulatedRelay;
 use crate::vision::eval::median;
 
@@ -56,6 +57,10 @@ struct E2eBench {
     granted: usize,
     face_to_relay_median_ms: Option<f64>,
     face_to_relay_p99_ms: Option<f64>,
+    /// One detect + align + embed of the same frames, timed in the same run.
+    one_inference_median_ms: Option<f64>,
+    /// face_to_relay_median_ms / one_inference_median_ms.
+    face_to_relay_ratio: Option<f64>,
     starts: usize,
     ready_median_ms: Option<f64>,
     peak_rss_mb_max: Option<f64>,
@@ -72,13 +77,12 @@ pub fn run(global: &GlobalArgs, args: E2eBenchArgs) -> Result<u8, Failure> {
         .prefix("facegate-bench-")
         .tempdir()
         .map_err(anyhow::Error::from)?;
-    let (latencies, granted, recording) =
-        runtime()?.block_on(time_attempts(&config, &faces, work.path(), args.attempts))?;
+    let timed = runtime()?.block_on(time_attempts(&config, &faces, work.path(), args.attempts))?;
     let mut ready = Vec::new();
     let mut peaks = Vec::new();
     for i in 0..args.starts {
         eprint!("\rstarting facegate run ({}/{})", i + 1, args.starts);
-        let (ready_ms, peak_mb) = time_start(&config, work.path(), &recording)?;
+        let (ready_ms, peak_mb) = time_start(&config, work.path(), &timed.recording)?;
         ready.push(ready_ms);
         peaks.extend(peak_mb);
     }
@@ -87,9 +91,13 @@ pub fn run(global: &GlobalArgs, args: E2eBenchArgs) -> Result<u8, Failure> {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         runtime: config.vision.runtime.to_string(),
         attempts: args.attempts,
-        granted,
-        face_to_relay_median_ms: median(&latencies),
-        face_to_relay_p99_ms: percentile(&latencies, 0.99),
+        granted: timed.granted,
+        face_to_relay_median_ms: median(&timed.latencies),
+        face_to_relay_p99_ms: percentile(&timed.latencies, 0.99),
+        one_inference_median_ms: median(&timed.inferences),
+        face_to_relay_ratio: median(&timed.latencies)
+            .zip(median(&timed.inferences))
+            .map(|(a, b)| a / b),
         starts: args.starts,
         ready_median_ms: median(&ready),
         peak_rss_mb_max: peaks.iter().copied().reduce(f64::max),
@@ -103,42 +111,46 @@ pub fn run(global: &GlobalArgs, args: E2eBenchArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Times `attempts` sign-ins of one enrolled person; returns the latencies, how many were
-/// granted, and a folder with a short recording of that person for `facegate run`.
+/// What the attempts measured.
+struct Timed {
+    /// Face to relay of each granted attempt, ms.
+    latencies: Vec<f64>,
+    /// One detect + align + embed of each attempt's last frame, ms.
+    inferences: Vec<f64>,
+    granted: usize,
+    /// A short recording of the person, for `facegate run`.
+    recording: PathBuf,
+}
+
+/// Times `attempts` sign-ins of one enrolled person.
 async fn time_attempts(
     config: &Config,
     faces: &Path,
     work: &Path,
     attempts: usize,
-) -> anyhow::Result<(Vec<f64>, usize, PathBuf)> {
+) -> anyhow::Result<Timed> {
     let clock = OffsetClock::default();
     let engine = Arc::new(std::sync::Mutex::new(crate::vision::FaceEngine::load(
         &config.vision,
     )?));
     let data = work.join("data");
-    let backend = EmbeddedBackend::open(
+    let backend = Arc::new(EmbeddedBackend::open(
         &data,
-        engine,
+        engine.clone(),
         &config.backend.embedded,
         config.matching.rule(),
         Arc::new(clock.clone()),
-    )?;
+    )?);
     let cast = cast(&backend, faces).await?;
     let person = cast.enrolled[0].walks_up.clone();
-    let mut daemon = daemon_runtime::on_embedded_backend(
+    let mut daemon = embedded_door(
         &backend,
         &data,
         Box::new(SimulatedRelay::new(None)),
         Arc::new(clock.clone()),
-        "front",
-        DoorPolicy {
-            allowed_groups: vec!["staff".into()],
-        },
-        Outage::default(),
+        demo_settings(config)?,
+        &Outage::default(),
     )?;
-    daemon.machine = config.daemon.clone();
-    daemon.liveness = config.liveness.clone();
-    daemon.matching = config.matching.clone();
     let frames_per_walk = config.liveness.min_frames + 3;
     let scene = Scene {
         image: Some(person),
@@ -148,18 +160,20 @@ async fn time_attempts(
     let recording = work.join("recording");
     save_recording(&scene, &recording, &clock)?;
 
-    let (mut latencies, mut granted) = (Vec::new(), 0);
+    let (mut latencies, mut inferences, mut granted) = (Vec::new(), Vec::new(), 0);
     let bar = crate::cli::photo_set::progress(attempts, "timing sign-ins");
     for _ in 0..attempts {
         let mut camera =
             ReplayCamera::new(vec![scene.clone()], Duration::ZERO, Arc::new(clock.clone()));
         while let Ok(frame) = camera.next_frame() {
             clock.jump_ms(100);
+            let image = frame.image.clone();
             let started = Instant::now();
             if let Some(attempt) = daemon.on_frame(frame).await? {
                 if attempt.granted() {
                     latencies.push(ms(started));
                     granted += 1;
+                    inferences.push(one_inference(&engine, &image)?);
                 }
                 break;
             }
@@ -177,7 +191,30 @@ async fn time_attempts(
     if latencies.is_empty() {
         return Err(anyhow!("no attempt was granted: nothing to time"));
     }
-    Ok((latencies, granted, recording))
+    Ok(Timed {
+        latencies,
+        inferences,
+        granted,
+        recording,
+    })
+}
+
+/// One detect + align + embed of `image`, ms.
+fn one_inference(
+    engine: &std::sync::Mutex<crate::vision::FaceEngine>,
+    image: &image::RgbImage,
+) -> anyhow::Result<f64> {
+    let mut engine = engine
+        .lock()
+        .map_err(|_| anyhow!("the engine's lock is poisoned"))?;
+    let started = Instant::now();
+    let faces = engine.detect(image)?;
+    let face = faces
+        .first()
+        .ok_or_else(|| anyhow!("no face in the timed frame"))?;
+    let aligned = engine.align(image, face);
+    engine.embed_aligned(&aligned)?;
+    Ok(ms(started))
 }
 
 /// Writes the frames of `scene` as PNG files, for `facegate run`'s replay camera.
@@ -292,6 +329,13 @@ fn print_text(r: &E2eBench) {
         f(r.face_to_relay_p99_ms, "ms"),
         r.granted,
         r.attempts
+    );
+    println!(
+        "one inference   median {}   (detect + align + embed of the same frames); face to \
+         relay is {} of it",
+        f(r.one_inference_median_ms, "ms"),
+        r.face_to_relay_ratio
+            .map_or("n/a".into(), |x| format!("{x:.2}x"))
     );
     println!(
         "start to READY  median {}   (over {} starts)",

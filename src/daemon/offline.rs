@@ -54,7 +54,7 @@ impl Daemon {
                 outcome.kept += 1;
                 continue;
             };
-            let refreshed = match self.flow.idp.refresh(&grant.username, &token).await {
+            let refreshed = match self.flow.refresh(&grant.username, &token).await {
                 Ok(tokens) => self
                     .flow
                     .verify_tokens(&tokens.id_token, &tokens.access_token)
@@ -105,11 +105,12 @@ impl Daemon {
         live_since: Millis,
         frames: &[Embedding],
     ) -> Result<Attempt, DaemonError> {
+        let offline = &self.settings.offline;
         let decision = self.grants.decide(
             frames,
-            &self.matching.rule(),
-            self.offline.match_threshold,
-            self.offline.grace_secs.saturating_mul(1000),
+            &self.settings.rule,
+            offline.floor,
+            offline.grace_ms,
             self.clock.now_ms(),
         )?;
         let (user, outcome, reason, similarity) = match decision {
@@ -118,6 +119,7 @@ impl Daemon {
                 groups,
                 similarity,
             } => match self
+                .settings
                 .policy
                 .allowed_groups
                 .iter()

@@ -2,9 +2,11 @@
 //!
 //! Module map (see docs/architecture.md for the data flow):
 
+/// Administering the embedded backend, from the CLI or through the running service's socket.
+pub mod admin;
 /// The device side of the challenge: JWT verification, door policy, the authentication flow.
 pub mod auth;
-/// Identity backend: ports, the shared Cognito trigger logic, the embedded backend.
+/// Identity backend: ports, the shared trigger logic, the embedded and AWS adapters, the opener.
 pub mod backend;
 /// Frame sources: the FrameSource trait and the replay camera.
 pub mod camera;
@@ -14,11 +16,11 @@ pub mod cli;
 pub mod clock;
 /// TOML configuration, validated.
 pub mod config;
-/// The door daemon's pure core: state machine and liveness.
+/// The door daemon: the pure state machine and liveness, the daemon around them, its loop.
 pub mod daemon;
 /// The lock: the Relay trait, the fail-secure Door, the simulated relay.
 pub mod door;
-/// What an attempt came to: granted (how) or denied (why), a closed set.
+/// What happens at the door: typed outcomes and the event stream everything else follows.
 pub mod events;
 /// The decision rule: which enrolled person a face is, or nobody (open-set, calibrated).
 pub mod matching;
@@ -26,7 +28,7 @@ pub mod matching;
 pub mod monitor;
 /// From the parsed config to what one door runs with, derived values computed once.
 pub mod settings;
-/// Local persistence helpers: encryption at rest.
+/// Local persistence: encryption at rest, offline grants, the audit outbox.
 pub mod store;
-/// The on-device face engine: detect, align, quality, embed, 1:N gallery.
+/// The on-device face engine: detect, align, quality, embed, 1:N gallery, accuracy measures.
 pub mod vision;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use facegate::admin::{Admin, Reply, Request};
 use facegate::auth::DoorPolicy;
-use facegate::backend::embedded::erase::erase_person;
+use facegate::backend::embedded::erase::rewrite_stores;
 use facegate::backend::embedded::{EmbeddedConfig, Enrollment};
 use facegate::backend::{BackendError, Directory, FaceIndex, FaceMatch, IdentityProvider};
 use facegate::clock::{Clock, ManualClock};
@@ -110,21 +111,33 @@ async fn deleting_a_person_removes_every_trace_and_their_name_does_not_revive_ol
         .filter(|v| v.len() >= 32)
         .collect();
 
-    let backend = common::embedded(dir.path(), &clock, &config).unwrap();
-    let erased = erase_person(dir.path(), backend, "Ana@Example.com")
-        .await
-        .unwrap()
-        .expect("ana existed");
+    // What `facegate users delete` does with the service stopped: the administration handler
+    // on the stores, then both stores rewritten.
+    let backend = Arc::new(common::embedded(dir.path(), &clock, &config).unwrap());
+    let reply = {
+        let db = sled::open(dir.path().join("daemon.sled")).unwrap();
+        let sealer = Arc::new(Sealer::open_or_create(dir.path()).unwrap());
+        let admin = Admin::new(backend, Some(GrantStore::open(&db, sealer).unwrap()));
+        let reply = admin.handle(Request::DeleteUser {
+            user: "Ana@Example.com".into(),
+        });
+        reply.await.unwrap()
+    };
+    let Reply::Deleted {
+        offline_grant,
+        removed,
+        ..
+    } = reply
+    else {
+        panic!("not deleted: {reply:?}");
+    };
     assert_eq!(
-        (
-            erased.deleted.faces,
-            erased.deleted.photos,
-            erased.offline_grant
-        ),
+        (removed.faces, removed.photos, offline_grant),
         (1, 1, true),
-        "{erased:?}"
+        "{removed:?}"
     );
-    assert!(erased.deleted.refresh_tokens >= 1, "{erased:?}");
+    assert!(removed.refresh_tokens >= 1, "{removed:?}");
+    rewrite_stores(dir.path()).unwrap();
 
     let backend = common::embedded(dir.path(), &clock, &config).unwrap();
     assert!(backend.users.get(ben).unwrap().is_some(), "Ben stays");
@@ -402,4 +415,70 @@ async fn an_enrollment_that_fails_halfway_leaves_no_user_group_face_or_photo_beh
     );
     assert_eq!(backend.photos.count("ben@example.com"), 1);
     assert_eq!(backend.faces.len(), 1);
+}
+
+#[tokio::test]
+async fn a_person_deleted_while_the_service_runs_leaves_the_disk_at_its_next_start() {
+    let Some(faces) = common::faces_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(START_MS);
+    let config = EmbeddedConfig::default();
+    let Some(backend) = common::embedded(dir.path(), &clock, &config) else {
+        return;
+    };
+    let people = common::enrollable_people(&backend, &faces, 2).await;
+    backend
+        .enroll("ana@example.com", "Ana", &[people[0].1.clone()], &[])
+        .await
+        .unwrap();
+    backend
+        .enroll("ben@example.com", "Ben", &[people[1].1.clone()], &[])
+        .await
+        .unwrap();
+    backend.flush().unwrap();
+    drop(backend);
+    let store = dir.path().join("backend.sled");
+    let before: Vec<Vec<u8>> = values(&store)
+        .into_iter()
+        .filter(|v| v.len() >= 32)
+        .collect();
+    // The running service deletes Ana: it holds the store, so it cannot rewrite it now.
+    let backend = Arc::new(common::embedded(dir.path(), &clock, &config).unwrap());
+    let admin = Admin::new(backend, None);
+    let reply = admin
+        .handle(Request::DeleteUser {
+            user: "ana@example.com".into(),
+        })
+        .await;
+    assert!(
+        matches!(
+            reply,
+            Ok(Reply::Deleted {
+                rewritten: false,
+                ..
+            })
+        ),
+        "{reply:?}"
+    );
+    drop(admin);
+    let kept = values(&store);
+    let gone: Vec<&Vec<u8>> = before.iter().filter(|r| !kept.contains(r)).collect();
+    assert!(!gone.is_empty(), "nothing of Ana's was deleted");
+    assert!(
+        gone.iter().any(|r| on_disk(dir.path(), r)),
+        "sled dropped the deleted records by itself: this test would not see the rewrite"
+    );
+    // The next start (any open of the store) rewrites it.
+    let backend = common::embedded(dir.path(), &clock, &config).unwrap();
+    assert!(backend.users.get("ben@example.com").unwrap().is_some());
+    drop(backend);
+    for record in &gone {
+        assert!(
+            !on_disk(dir.path(), record),
+            "a deleted record ({} bytes) is still on disk",
+            record.len()
+        );
+    }
 }

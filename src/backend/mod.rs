@@ -1,5 +1,6 @@
 //! The identity backend: ports (traits) for the services the seed design uses, the trigger
-//! logic written once over them, and the adapters (the embedded, on-device one here; AWS later).
+//! logic and the decision rule's use of them written once, the adapters (the embedded backend
+//! on the device; AWS), and the one place that picks between them ([`open`]).
 
 pub mod aws;
 pub mod embedded;

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Failure, GlobalArgs, load_config, open_embedded, print_json, read_photo, runtime};
+use super::administer::administer;
+use super::users::unexpected;
+use super::{Failure, GlobalArgs, load_config, print_json, read_photo, runtime};
+use crate::admin::{Reply, Request};
 use crate::backend::UserLookup;
 use crate::backend::aws::AwsBackend;
-use crate::backend::embedded::{Enrollment, enrollable_face, normalize_username};
+use crate::backend::embedded::{enrollable_face, normalize_username};
 use crate::config::{BackendKind, Config};
 use crate::vision::FaceEngine;
 
@@ -45,16 +48,17 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
     if config.backend.kind == BackendKind::Aws {
         return enroll_aws(&config, &args, &photos);
     }
-    let (_, backend) = open_embedded(global)?;
-    let report = runtime()?
-        .block_on(backend.enroll_with(Enrollment {
-            username: &args.user,
-            name: &args.name,
-            photos: &photos,
-            groups: &args.groups,
-            add_to_existing: args.add_to_existing,
-        }))
-        .map_err(anyhow::Error::from)?;
+    let request = Request::Enroll {
+        user: args.user.clone(),
+        name: args.name.clone(),
+        photos,
+        groups: args.groups.clone(),
+        add_to_existing: args.add_to_existing,
+    };
+    let report = match administer(global, request)? {
+        Reply::Enrolled { report } => report,
+        other => return Err(unexpected(&other)),
+    };
     if args.json {
         print_json(&report)?;
         return Ok(0);

@@ -1,36 +1,33 @@
 //! `facegate keys`: the embedded pool's token signing key. Rotation makes a new key with a new
-//! `kid`; tokens signed with the old one stop verifying, refresh tokens keep working. Like every
-//! command on the embedded store, it needs the service stopped (one writer).
+//! `kid` and signs with it at once (through the running service's socket while the door runs);
+//! tokens signed with the old one stop verifying, refresh tokens keep working.
 
 use clap::Subcommand;
 
-use super::{Failure, GlobalArgs, open_embedded, print_json};
+use super::administer::administer;
+use super::users::unexpected;
+use super::{Failure, GlobalArgs, print_json};
+use crate::admin::{Reply, Request};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Print the pool's public signing key set (JWKS)
     Show,
-    /// Replace the token signing key (stop the service first; restart it after)
+    /// Replace the token signing key
     Rotate,
 }
 
 pub fn run(global: &GlobalArgs, command: KeysCommand) -> Result<u8, Failure> {
-    let (_, backend) = open_embedded(global)?;
-    match command {
-        KeysCommand::Show => print_json(&backend.pool.jwks())?,
-        KeysCommand::Rotate => {
-            let kid = |jwks: &crate::backend::keys::Jwks| {
-                jwks.keys.first().map(|k| k.kid.clone()).unwrap_or_default()
-            };
-            let old = kid(&backend.pool.jwks());
-            let new = backend
-                .rotate_signing_key()
-                .map_err(|e| Failure::from(anyhow::Error::from(e)))?;
-            println!(
-                "signing key rotated: kid {old} -> {}; restart the service (systemctl restart facegate)",
-                kid(&new)
-            );
-        }
+    let request = match command {
+        KeysCommand::Show => Request::ShowKeys,
+        KeysCommand::Rotate => Request::RotateKey,
+    };
+    match administer(global, request)? {
+        Reply::Keys { jwks } => print_json(&jwks)?,
+        Reply::Rotated {
+            old_kid, new_kid, ..
+        } => println!("signing key rotated: kid {old_kid} -> {new_kid}"),
+        other => return Err(unexpected(&other)),
     }
     Ok(0)
 }

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Exit codes are part of the contract:
 //! 0 success, 1 a negative answer where a command has one (a denial, a failed doctor check), 2 an error, 78 a bad config.
 
+mod administer;
 mod auth;
 mod bench;
 mod calibrate;
@@ -199,6 +200,13 @@ pub fn load_engine(global: &GlobalArgs) -> Result<FaceEngine, Failure> {
 
 /// The embedded backend over the configured data directory, with its face engine.
 pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), Failure> {
+    let config = embedded_config(global)?;
+    let backend = open_embedded_backend(&config)?;
+    Ok((config, backend))
+}
+
+/// The config, for a command that manages the embedded user pool (refused in AWS mode).
+pub fn embedded_config(global: &GlobalArgs) -> Result<Config, Failure> {
     let config = load_config(global)?;
     if config.backend.kind == BackendKind::Aws {
         return Err(anyhow::anyhow!(
@@ -208,12 +216,11 @@ pub fn open_embedded(global: &GlobalArgs) -> Result<(Config, EmbeddedBackend), F
         )
         .into());
     }
-    let backend = open_embedded_backend(&config)?;
-    Ok((config, backend))
+    Ok(config)
 }
 
 /// The embedded backend over `config`'s data directory, with a face engine of its own.
-fn open_embedded_backend(config: &Config) -> anyhow::Result<EmbeddedBackend> {
+pub fn open_embedded_backend(config: &Config) -> anyhow::Result<EmbeddedBackend> {
     let engine = Arc::new(Mutex::new(FaceEngine::load(&config.vision)?));
     Ok(EmbeddedBackend::open(
         &config.data_dir,

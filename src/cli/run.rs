@@ -10,6 +10,7 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{Failure, GlobalArgs, load_config, runtime};
+use crate::admin::{self, Admin};
 use crate::backend::open::open as open_backend;
 use crate::camera::capture::{self, CameraHealth};
 use crate::clock::{Clock, SystemClock};
@@ -19,6 +20,7 @@ use crate::daemon::{Daemon, DaemonParts, open_store};
 use crate::monitor::{Monitor, http};
 use crate::settings::DoorSettings;
 use crate::store::audit::JsonLinesSink;
+use crate::store::grants::GrantStore;
 use crate::vision::FaceEngine;
 
 #[derive(Debug, Args)]
@@ -56,6 +58,15 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
     parts.indicator = hardware.indicator;
     let health = Arc::new(CameraHealth::default());
     parts.monitor = start_monitoring(&config, clock, health.clone()).await?;
+    if let Some(backend) = &ports.embedded {
+        // Enroll and manage users while the door runs: the CLI talks to this socket.
+        let grants = GrantStore::open(&parts.store, parts.sealer.clone())?;
+        let listener = admin::socket::bind(&config.data_dir).with_context(|| {
+            format!("the administration socket in {}", config.data_dir.display())
+        })?;
+        let admin = Arc::new(Admin::new(backend.clone(), Some(grants)));
+        tokio::spawn(admin::socket::serve(listener, admin));
+    }
     let mut daemon = Daemon::new(parts, settings)?;
     tokio::spawn(daemon.monitor().clone().follow(daemon.events().subscribe()));
     let io = Io {
@@ -72,6 +83,7 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
         }
     };
     serve(&mut daemon, io, &mut SystemdNotifier::from_env(), shutdown).await?;
+    let _ = std::fs::remove_file(admin::socket::path(&config.data_dir));
     Ok(0)
 }
 

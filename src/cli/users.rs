@@ -1,12 +1,12 @@
-//! `facegate users`: list and manage the embedded user pool.
+//! `facegate users`: list and manage the embedded user pool — on the store, or through the
+//! running service's socket while the door runs.
 
 use clap::Subcommand;
 
-use super::{Failure, GlobalArgs, open_embedded, print_json, runtime};
-use crate::auth::policy::group_name_problem;
-use crate::backend::Directory;
-use crate::backend::embedded::erase::erase_person;
-use crate::backend::embedded::{EmbeddedBackend, User};
+use super::administer::administer;
+use super::{Failure, GlobalArgs, print_json};
+use crate::admin::{Reply, Request};
+use crate::backend::embedded::User;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -25,13 +25,10 @@ pub enum UsersCommand {
     Disable { user: String },
     /// Enable a disabled user
     Enable { user: String },
-    /// Delete a person with every trace: faces, embeddings, refresh tokens, kept photos, the
-    /// door's offline grant; the stores are rewritten so nothing stays on disk
-    Delete {
-        user: String,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Delete a person with every trace: faces, embeddings, refresh tokens, failed answers,
+    /// kept photos, the door's offline grant; the stores are rewritten so none of it stays on
+    /// disk (at once with the service stopped, else when it next starts)
+    Delete { user: String },
     /// Add the user to a group
     AddGroup { user: String, group: String },
     /// Remove the user from a group
@@ -53,79 +50,72 @@ fn describe(user: &User) -> String {
 }
 
 pub fn run(global: &GlobalArgs, command: UsersCommand) -> Result<u8, Failure> {
-    let (config, backend) = open_embedded(global)?;
-    let fail = |e: crate::backend::BackendError| Failure::from(anyhow::Error::from(e));
-    let update = |backend: &EmbeddedBackend, user: &str, change: &dyn Fn(&mut User)| {
-        backend.users.update(user, change).map_err(fail)
+    let (request, json) = match command {
+        UsersCommand::List { json } => (Request::ListUsers, json),
+        UsersCommand::Show { user, json } => (Request::ShowUser { user }, json),
+        UsersCommand::Disable { user } => (
+            Request::SetEnabled {
+                user,
+                enabled: false,
+            },
+            false,
+        ),
+        UsersCommand::Enable { user } => (
+            Request::SetEnabled {
+                user,
+                enabled: true,
+            },
+            false,
+        ),
+        UsersCommand::Delete { user } => (Request::DeleteUser { user }, false),
+        UsersCommand::AddGroup { user, group } => (Request::AddGroup { user, group }, false),
+        UsersCommand::RemoveGroup { user, group } => (Request::RemoveGroup { user, group }, false),
     };
-    let changed = match command {
-        UsersCommand::List { json } => {
-            let users = backend.users.list().map_err(fail)?;
-            if json {
-                print_json(&users)?;
-            } else if users.is_empty() {
-                println!("no users enrolled");
-            } else {
-                users.iter().for_each(|u| println!("{}", describe(u)));
-            }
-            return Ok(0);
+    match administer(global, request)? {
+        Reply::Users { users } if json => print_json(&users)?,
+        Reply::Users { users } if users.is_empty() => println!("no users enrolled"),
+        Reply::Users { users } => users.iter().for_each(|u| println!("{}", describe(u))),
+        Reply::User { user, face_ids } if json => {
+            print_json(&serde_json::json!({"user": user, "face_ids": face_ids}))?
         }
-        UsersCommand::Show { user, json } => {
-            let found = backend
-                .users
-                .get(&user)
-                .map_err(fail)?
-                .ok_or_else(|| anyhow::anyhow!("no user {user}"))?;
-            let faces = runtime()?
-                .block_on(backend.directory.faces_of_user(&found.username))
-                .map_err(fail)?;
-            if json {
-                print_json(&serde_json::json!({"user": found, "face_ids": faces}))?;
-            } else {
-                println!("{}", describe(&found));
-                faces.iter().for_each(|f| println!("  FaceId {f}"));
-            }
-            return Ok(0);
+        Reply::User { user, face_ids } => {
+            println!("{}", describe(&user));
+            face_ids.iter().for_each(|f| println!("  FaceId {f}"));
         }
-        UsersCommand::Disable { user } => update(&backend, &user, &|u| u.enabled = false)?,
-        UsersCommand::Enable { user } => update(&backend, &user, &|u| u.enabled = true)?,
-        UsersCommand::AddGroup { user, group } => {
-            if let Some(problem) = group_name_problem(&group) {
-                return Err(anyhow::anyhow!(problem).into());
-            }
-            update(&backend, &user, &|u| {
-                u.groups.insert(group.clone());
-            })?
-        }
-        UsersCommand::RemoveGroup { user, group } => update(&backend, &user, &|u| {
-            u.groups.remove(&group);
-        })?,
-        UsersCommand::Delete { user, json } => {
-            let erased = runtime()?
-                .block_on(erase_person(&config.data_dir, backend, &user))
-                .map_err(fail)?
-                .ok_or_else(|| anyhow::anyhow!("no user {user}"))?;
-            if json {
-                print_json(&erased)?;
-                return Ok(0);
-            }
-            let d = &erased.deleted;
+        Reply::Changed { user } => println!("{}", describe(&user)),
+        Reply::Deleted {
+            user,
+            offline_grant,
+            removed,
+            rewritten,
+        } => {
             println!(
-                "deleted {}: {} face(s) with their embeddings, {} refresh token(s), {} kept \
-                 photo(s), {}; the store was rewritten so none of it stays on disk",
-                d.username,
-                d.faces,
-                d.refresh_tokens,
-                d.photos,
-                if erased.offline_grant {
+                "deleted {user}: {} face(s) with their embeddings, {} refresh token(s), {} kept \
+                 photo(s), {}",
+                removed.faces,
+                removed.refresh_tokens,
+                removed.photos,
+                if offline_grant {
                     "the door's offline grant"
                 } else {
                     "no offline grant"
                 }
             );
-            return Ok(0);
+            if rewritten {
+                println!("  the stores were rewritten: none of it stays on disk");
+            } else {
+                println!(
+                    "  the store is rewritten without it when the service next starts \
+                     (systemctl restart facegate)"
+                );
+            }
         }
-    };
-    println!("{}", describe(&changed));
+        other => return Err(unexpected(&other)),
+    }
     Ok(0)
+}
+
+/// A reply the command did not ask for: the service is not this version.
+pub fn unexpected(reply: &Reply) -> Failure {
+    anyhow::anyhow!("unexpected answer from the service: {reply:?}").into()
 }

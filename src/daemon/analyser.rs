@@ -93,11 +93,19 @@ impl ScriptedAnalyser {
 pub struct ScriptHandle(Arc<Mutex<VecDeque<Analysis>>>);
 
 impl ScriptHandle {
+    /// Appends `answers` to what is left.
     pub fn push(&self, answers: impl IntoIterator<Item = Analysis>) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(answers);
+    }
+
+    /// Replaces what is left by `answers` (frames the daemon did not analyse leave theirs).
+    pub fn replace(&self, answers: impl IntoIterator<Item = Analysis>) {
+        let mut script = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        script.clear();
+        script.extend(answers);
     }
 }
 

@@ -1,6 +1,6 @@
-//! The door's state machine, pure: `step(state, event, now) -> (state, commands)`, no I/O.
-//! The runtime around it turns camera frames and backend answers into events and carries out
-//! the commands; tests drive it as tables.
+//! The door's state machine, pure: `step(state, event, now, counters, config) -> (state,
+//! commands)`, no I/O. The daemon around it turns camera frames and backend answers into events
+//! and carries out the commands; tests drive it as tables.
 //!
 //! idle → tracking (a face passes the quality gate) → authenticating → granted (relay open for
 //! `unlock_ms`) / denied (cooldown) → idle. One attempt at a time; while the door is open and
@@ -86,7 +86,7 @@ pub struct Counters {
     pub denials: usize,
 }
 
-/// What the runtime reports.
+/// What the daemon reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A frame was analysed: no face, a face that fails the gate, or a good one.
@@ -97,7 +97,7 @@ pub enum Event {
     Decided { attempt: u64, granted: bool },
     /// The request-to-exit button was pressed: open without authentication.
     ExitRequested,
-    /// Time passed (the runtime ticks a few times a second).
+    /// Time passed (the daemon ticks a few times a second).
     Tick,
 }
 
@@ -109,7 +109,7 @@ pub enum FaceSeen {
     Good,
 }
 
-/// What the runtime must do.
+/// What the daemon must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Check liveness over the track so far.

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::EmbeddedBackend;
 use super::users::{User, normalize_username};
@@ -28,7 +28,7 @@ pub struct Enrollment<'a> {
 }
 
 /// What enrollment did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollReport {
     pub user: User,
     pub created: bool,
@@ -36,6 +36,7 @@ pub struct EnrollReport {
     /// Other users whose faces match a photo above the threshold.
     pub warnings: Vec<String>,
     /// Photos kept sealed (only with `backend.embedded.photo_retention_days`).
+    #[serde(default)]
     pub photos_kept: usize,
 }
 

@@ -231,8 +231,8 @@ impl EmbeddedBackend {
 
     /// Deletes a person with every trace the backend holds: faces (embeddings and directory
     /// records), refresh tokens, failed answers in the ledger, kept photos and the user. `None` when there is no such user.
-    /// The records leave the disk only when the store is rewritten: [`erase::erase_person`]
-    /// does both, and the grant on the door.
+    /// The records leave the disk when the store is rewritten: at once when the caller can
+    /// close it ([`erase::rewrite_stores`]), else at its next open (it is marked).
     pub async fn delete_user(&self, username: &str) -> Result<Option<Deleted>, BackendError> {
         let username = normalize_username(username)?;
         let faces = self.directory.faces_of_user(&username).await?;
@@ -244,6 +244,9 @@ impl EmbeddedBackend {
         self.ports.ledger.clear_failures(&username).await?;
         let photos = self.photos.forget(&username)?;
         let existed = self.users.delete(&username)?;
+        if existed {
+            upgrade::mark_for_rewrite(&self.db)?;
+        }
         Ok(existed.then_some(Deleted {
             username,
             faces: faces.len(),
@@ -259,7 +262,7 @@ impl EmbeddedBackend {
 }
 
 /// What deleting a person removed from the backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {
     pub username: String,
     /// Faces: their embeddings and directory records.

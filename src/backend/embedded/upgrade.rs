@@ -1,7 +1,8 @@
 //! The embedded store's schema version, and the one rewrite an upgrade needs. Before version 2
 //! sign-in frames and enrollment photos were written into the store unsealed, and sled keeps
 //! deleted values in its log: opening such a store rewrites it without them, once, crash-safe
-//! (`store::compact`).
+//! (`store::compact`). A deletion the store could not be rewritten for at once (the service
+//! held it) marks it, and the next open rewrites it the same way.
 
 use std::path::Path;
 
@@ -13,6 +14,9 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_TREE: &str = "schema";
 const VERSION_KEY: &[u8] = b"version";
+/// Set when records were deleted while the store could not be rewritten (the service held
+/// it): the next open rewrites it.
+const REWRITE_KEY: &[u8] = b"rewrite-pending";
 
 /// The trees of version 1 that held raw images: dropped by the rewrite.
 const RAW_IMAGE_TREES: [&[u8]; 4] = [
@@ -48,9 +52,23 @@ pub(super) fn version(db: &sled::Db) -> Result<Option<u32>, BackendError> {
 }
 
 fn set_version(db: &sled::Db) -> sled::Result<()> {
-    db.open_tree(SCHEMA_TREE)?
-        .insert(VERSION_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    let schema = db.open_tree(SCHEMA_TREE)?;
+    schema.insert(VERSION_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    schema.remove(REWRITE_KEY)?;
     db.flush().map(|_| ())
+}
+
+/// Marks `db` to be rewritten at its next open: something was deleted.
+pub(super) fn mark_for_rewrite(db: &sled::Db) -> Result<(), BackendError> {
+    let schema = db.open_tree(SCHEMA_TREE).map_err(internal)?;
+    schema.insert(REWRITE_KEY, &[1]).map_err(internal)?;
+    schema.flush().map_err(internal)?;
+    Ok(())
+}
+
+fn rewrite_pending(db: &sled::Db) -> Result<bool, BackendError> {
+    let schema = db.open_tree(SCHEMA_TREE).map_err(internal)?;
+    schema.contains_key(REWRITE_KEY).map_err(internal)
 }
 
 /// Opens the store at `path` at [`SCHEMA_VERSION`], finishing an interrupted rewrite and
@@ -59,7 +77,8 @@ pub(super) fn open_current(path: &Path) -> Result<sled::Db, BackendError> {
     compact::recover(path).map_err(internal)?;
     let db = open(path)?;
     match version(&db)? {
-        Some(SCHEMA_VERSION) => return Ok(db),
+        Some(SCHEMA_VERSION) if !rewrite_pending(&db)? => return Ok(db),
+        Some(SCHEMA_VERSION) => {}
         Some(newer) if newer > SCHEMA_VERSION => {
             return Err(BackendError::Internal(format!(
                 "the store {} was written by a newer facegate (schema {newer}, this one reads \
@@ -76,7 +95,8 @@ pub(super) fn open_current(path: &Path) -> Result<sled::Db, BackendError> {
     drop(db);
     tracing::warn!(
         store = %path.display(),
-        "upgrading the store: rewriting it without the raw images earlier versions left in it"
+        "rewriting the store without what was deleted from it (and the raw images versions \
+         before schema 2 left in it)"
     );
     compact::compact(path, |name| !RAW_IMAGE_TREES.contains(&name), set_version)
         .map_err(internal)?;
@@ -85,5 +105,5 @@ pub(super) fn open_current(path: &Path) -> Result<sled::Db, BackendError> {
 
 /// Rewrites the store at `path` (not open) so that deleted records leave the disk.
 pub fn rewrite(path: &Path) -> Result<compact::Compaction, BackendError> {
-    compact::compact(path, |_| true, |_| Ok(())).map_err(internal)
+    compact::compact(path, |name| !RAW_IMAGE_TREES.contains(&name), set_version).map_err(internal)
 }

@@ -159,7 +159,7 @@ async fn rig() -> Rig {
 
 /// A good face of person `who` in frame `n`: landmarks that move a little, a turning head.
 fn good(who: usize, n: usize) -> Analysis {
-    let wobble = if n % 2 == 0 { 0.6 } else { -0.6 };
+    let wobble = if n.is_multiple_of(2) { 0.6 } else { -0.6 };
     let mut landmarks = SFACE_TEMPLATE;
     for (i, p) in landmarks.iter_mut().enumerate() {
         p[0] += n as f32 + if i % 2 == 0 { wobble } else { -wobble };
@@ -176,7 +176,7 @@ fn good(who: usize, n: usize) -> Analysis {
             score: 0.95,
             landmarks,
         },
-        embedding: axis(who),
+        embedding: Box::new(axis(who)),
         yaw: 0.02 * n as f32,
     }
 }

@@ -22,7 +22,8 @@ pub enum Analysis {
     /// A face good enough to track and send, with its embedding and yaw.
     Good {
         face: Face,
-        embedding: Embedding,
+        /// Boxed: the embedding is most of the enum's size, and most frames have none.
+        embedding: Box<Embedding>,
         yaw: f32,
     },
 }
@@ -68,7 +69,7 @@ impl FaceAnalyser for EngineAnalyser {
         Ok((
             Analysis::Good {
                 face,
-                embedding,
+                embedding: Box::new(embedding),
                 yaw,
             },
             timings,

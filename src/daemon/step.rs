@@ -160,7 +160,7 @@ impl Daemon {
                 face,
                 embedding,
                 yaw,
-            } => (face, embedding, yaw),
+            } => (face, *embedding, yaw),
         };
         self.prompt(Prompt::HoldStill);
         let continuity = self.track.push(TrackedFrame {

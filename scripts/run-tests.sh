@@ -34,9 +34,15 @@ echo "run-tests: moto on 127.0.0.1:$port"
 
 # Tests that need data or a tool fail instead of skipping: the models and photos
 # (../shared/faces), moto, and systemd-analyze (scripts/setup.sh installs it).
+# cargo-nextest, where installed, runs the tests of every binary side by side (one process per
+# test) instead of one binary after another; `cargo test` otherwise.
+runner=(cargo test --all-targets)
+if cargo nextest --version >/dev/null 2>&1; then
+  runner=(cargo nextest run --all-targets --no-tests=fail)
+fi
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   FACEGATE_REQUIRE_FACES=1 FACEGATE_REQUIRE_SYSTEMD=1 \
-  cargo test --all-targets "$@"
+  "${runner[@]}" "$@"
 
 # Fuzzing (tests/fuzz.rs): mutants of real photos through decode -> detect and of the shipped
 # config through parse -> check, from a fixed seed, for a bounded time per target; prints the

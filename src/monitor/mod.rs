@@ -256,7 +256,7 @@ impl Monitor {
             DoorEvent::Backend { online, .. } => {
                 self.offline_mode.set(i64::from(!online));
             }
-            DoorEvent::Alarm { .. } | DoorEvent::Camera { .. } => {}
+            DoorEvent::Alarm { .. } | DoorEvent::Camera { .. } | DoorEvent::Prompt { .. } => {}
         }
     }
 

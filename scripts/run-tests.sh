@@ -35,9 +35,22 @@ echo "run-tests: moto on 127.0.0.1:$port"
 
 # Tests that need data or a tool fail instead of skipping: the models and photos
 # (../shared/faces), moto, and systemd-analyze (scripts/setup.sh installs it).
+# cargo-nextest, where installed, runs the tests of every binary side by side (one process per
+# test) instead of one binary after another; `cargo test` otherwise.
+runner=(cargo test --all-targets)
+if cargo nextest --version >/dev/null 2>&1; then
+  runner=(cargo nextest run --all-targets --no-tests=fail)
+fi
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   FACEGATE_REQUIRE_FACES=1 FACEGATE_REQUIRE_SYSTEMD=1 \
-  cargo test --all-targets "$@"
+  "${runner[@]}" "$@"
+
+# Fuzzing (tests/fuzz.rs): mutants of real photos through decode -> detect and of the shipped
+# config through parse -> check, from a fixed seed, for a bounded time per target; prints the
+# inputs run, crashes and hangs. The test binary is the one built above.
+echo "run-tests: fuzz, ${FACEGATE_FUZZ_SECS:=20} s per target"
+FACEGATE_FUZZ_SECS=$FACEGATE_FUZZ_SECS FACEGATE_REQUIRE_MODELS=1 \
+  cargo test --test fuzz -- --nocapture --test-threads=1 fuzz_
 
 # AWS mode end to end: the stack deployed to an emulated AWS, the real Lambda, the device.
 scripts/aws-e2e.sh

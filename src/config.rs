@@ -20,6 +20,8 @@ use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
 use crate::vision::VisionConfig;
 
+mod safety;
+
 /// Where `--config` points when it is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/facegate/facegate.toml";
 
@@ -136,7 +138,7 @@ impl Config {
 
     /// Every value that is out of range, as a sentence naming the key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = safety::problems(self);
         let v = &self.vision;
         let mut unit = |key: &str, value: f32| {
             if !(0.0..=1.0).contains(&value) {
@@ -157,12 +159,6 @@ impl Config {
         }
         if v.threads == 0 || v.threads > 64 {
             problems.push(format!("vision.threads = {} must be 1 to 64", v.threads));
-        }
-        if v.detector.max_side < 64 {
-            problems.push(format!(
-                "vision.detector.max_side = {} must be at least 64 pixels",
-                v.detector.max_side
-            ));
         }
         if v.detector.top_k == 0 {
             problems.push("vision.detector.top_k must be at least 1".into());
@@ -281,7 +277,7 @@ impl Config {
                 ));
             }
         }
-        problems
+        safety::without_repeats(problems)
     }
 }
 

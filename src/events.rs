@@ -133,6 +133,35 @@ pub enum UnlockOrigin {
     Grant,
     /// The request-to-exit button.
     Exit,
+    /// An operator, from afar (the console, MQTT): audited with who.
+    Remote,
+}
+
+/// What the person in front of the camera should do, as the daemon sees it (a kiosk screen
+/// shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// Nobody in view.
+    Nobody,
+    /// A face too small (or too poor) to use: come closer, look at the camera.
+    ComeCloser,
+    /// A good face: hold still while liveness watches.
+    HoldStill,
+    /// The active check waits for a turn of the head.
+    TurnHead,
+    /// The attempt is with the backend.
+    Checking,
+}
+
+/// What someone around the door may ask of it; anything that opens goes through the same
+/// bounded unlock as a grant and is audited with `by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoorCommand {
+    /// Open for `unlock_ms`, then lock.
+    Unlock { by: String },
+    /// Lock now.
+    Lock { by: String },
 }
 
 /// A door alarm from the contact.
@@ -184,6 +213,12 @@ pub enum DoorEvent {
         at_ms: Millis,
         door: String,
         alarm: Alarm,
+    },
+    /// What the person at the door should do changed.
+    Prompt {
+        at_ms: Millis,
+        door: String,
+        prompt: Prompt,
     },
     /// The camera stopped delivering frames, or came back.
     Camera {

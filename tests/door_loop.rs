@@ -159,7 +159,7 @@ async fn rig() -> Rig {
 
 /// A good face of person `who` in frame `n`: landmarks that move a little, a turning head.
 fn good(who: usize, n: usize) -> Analysis {
-    let wobble = if n % 2 == 0 { 0.6 } else { -0.6 };
+    let wobble = if n.is_multiple_of(2) { 0.6 } else { -0.6 };
     let mut landmarks = SFACE_TEMPLATE;
     for (i, p) in landmarks.iter_mut().enumerate() {
         p[0] += n as f32 + if i % 2 == 0 { wobble } else { -wobble };
@@ -176,7 +176,7 @@ fn good(who: usize, n: usize) -> Analysis {
             score: 0.95,
             landmarks,
         },
-        embedding: axis(who),
+        embedding: Box::new(axis(who)),
         yaw: 0.02 * n as f32,
     }
 }
@@ -324,6 +324,7 @@ async fn serve_runs_the_door_and_stops_locked() {
         frames: receiver,
         sensors: Box::new(NoSensors),
         sink: JsonLinesSink::new(dir.path().join("audit.jsonl")),
+        commands: None,
     };
     serve(&mut r.daemon, io, &mut NoNotifier, async {
         let _ = feeder.await;
@@ -344,5 +345,65 @@ async fn serve_runs_the_door_and_stops_locked() {
         r.daemon.audit().len(),
         0,
         "everything shipped before exiting"
+    );
+}
+
+#[tokio::test]
+async fn an_operators_unlock_is_audited_bounded_and_can_be_ended() {
+    use facegate::events::{DoorCommand, DoorEvent, UnlockOrigin};
+    use facegate::store::audit::AuditKind;
+    let mut r = rig().await;
+    let mut events = r.daemon.events().subscribe();
+    r.daemon
+        .on_command(DoorCommand::Unlock {
+            by: "console: ana@example.com".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.daemon.lock_state(), LockState::Unlocked);
+    let moves = r.moves.lock().unwrap().clone();
+    assert_eq!(
+        moves.last(),
+        Some(&(LockState::Unlocked, 1)),
+        "audited before the relay moved"
+    );
+    let audited = r.daemon.audit().pending(10).unwrap();
+    assert_eq!(audited[0].event.kind, AuditKind::RemoteUnlock);
+    assert!(audited[0].event.reason.contains("console: ana@example.com"));
+    assert!(matches!(
+        events.try_recv(),
+        Ok(DoorEvent::Unlocked {
+            origin: UnlockOrigin::Remote,
+            ..
+        })
+    ));
+    // Bounded like a grant.
+    r.wait_ms(5_100).await;
+    assert_eq!(r.daemon.lock_state(), LockState::Locked);
+    // And an operator's lock ends an unlock early.
+    r.daemon
+        .on_command(DoorCommand::Unlock { by: "mqtt".into() })
+        .await
+        .unwrap();
+    r.daemon
+        .on_command(DoorCommand::Lock { by: "mqtt".into() })
+        .await
+        .unwrap();
+    assert_eq!(r.daemon.lock_state(), LockState::Locked);
+    let kinds: Vec<AuditKind> = r
+        .daemon
+        .audit()
+        .pending(10)
+        .unwrap()
+        .iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditKind::RemoteUnlock,
+            AuditKind::RemoteUnlock,
+            AuditKind::RemoteLock
+        ]
     );
 }

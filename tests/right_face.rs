@@ -195,6 +195,7 @@ async fn a_stranger_who_keeps_trying_waits_longer_and_longer_and_never_gets_in()
         "30 attempts in {last} ms"
     );
     let gaps: Vec<u64> = denials.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("30 strangers: attempts at {denials:?} ms, {gaps:?} ms apart");
     assert!(
         gaps[0] >= 3_000 && gaps[1] >= 10_000 && gaps[2] >= 30_000,
         "{gaps:?}"

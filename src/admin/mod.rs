@@ -12,7 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::embedded::{EmbeddedBackend, EnrollReport, User};
+use crate::auth::policy::group_name_problem;
+use crate::backend::embedded::{Deleted, EmbeddedBackend, EnrollReport, Enrollment, User};
 use crate::backend::keys::Jwks;
 use crate::backend::{BackendError, Directory};
 use crate::store::grants::GrantStore;
@@ -28,6 +29,9 @@ pub enum Request {
         #[serde(with = "base64_list")]
         photos: Vec<Vec<u8>>,
         groups: Vec<String>,
+        /// The user may exist already: add these faces to that person.
+        #[serde(default)]
+        add_to_existing: bool,
     },
     ListUsers,
     ShowUser {
@@ -73,6 +77,12 @@ pub enum Reply {
         user: String,
         /// Whether the door held an offline grant for them (dropped too).
         offline_grant: bool,
+        /// What went with them.
+        removed: Deleted,
+        /// Whether the stores were rewritten already (the store was free), so that nothing
+        /// deleted stays in sled's log; otherwise that happens when the service next starts.
+        #[serde(default)]
+        rewritten: bool,
     },
     Keys {
         jwks: Jwks,
@@ -131,8 +141,17 @@ impl Admin {
                 name,
                 photos,
                 groups,
+                add_to_existing,
             } => Ok(Reply::Enrolled {
-                report: backend.enroll(&user, &name, &photos, &groups).await?,
+                report: backend
+                    .enroll_with(Enrollment {
+                        username: &user,
+                        name: &name,
+                        photos: &photos,
+                        groups: &groups,
+                        add_to_existing,
+                    })
+                    .await?,
             }),
             Request::ListUsers => Ok(Reply::Users {
                 users: backend.users.list()?,
@@ -149,25 +168,32 @@ impl Admin {
                 })
             }
             Request::SetEnabled { user, enabled } => change(&user, &|u| u.enabled = enabled),
-            Request::AddGroup { user, group } => change(&user, &|u| {
-                u.groups.insert(group.clone());
-            }),
+            Request::AddGroup { user, group } => {
+                if let Some(problem) = group_name_problem(&group) {
+                    return Err(AdminError::Rejected(problem));
+                }
+                change(&user, &|u| {
+                    u.groups.insert(group.clone());
+                })
+            }
             Request::RemoveGroup { user, group } => change(&user, &|u| {
                 u.groups.remove(&group);
             }),
             Request::DeleteUser { user } => {
-                if !backend.delete_user(&user).await? {
+                let Some(removed) = backend.delete_user(&user).await? else {
                     return Err(AdminError::Rejected(format!("no user {user}")));
-                }
+                };
                 let offline_grant = match &self.grants {
                     Some(grants) => grants
-                        .revoke(&user.to_lowercase())
+                        .revoke(&removed.username)
                         .map_err(|e| AdminError::Failed(e.to_string()))?,
                     None => false,
                 };
                 Ok(Reply::Deleted {
-                    user,
+                    user: removed.username.clone(),
                     offline_grant,
+                    removed,
+                    rewritten: false,
                 })
             }
             Request::ShowKeys => Ok(Reply::Keys {
@@ -218,6 +244,7 @@ mod tests {
             name: "Ana".into(),
             photos: vec![vec![0xFF, 0xD8, 0, 1, 2]],
             groups: vec!["staff".into()],
+            add_to_existing: false,
         };
         let text = serde_json::to_string(&request).unwrap();
         assert!(

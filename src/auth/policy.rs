@@ -13,7 +13,34 @@ pub struct DoorPolicy {
     pub allowed_groups: Vec<String>,
 }
 
+/// What is wrong with `name` as a group name, if anything: Cognito's rule (1 to 128 characters),
+/// with no whitespace or control characters, so `""` or `" staff"` can never name a group that a
+/// door admits by accident.
+pub fn group_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("a group name must not be empty".into());
+    }
+    if name.chars().count() > 128 {
+        return Some(format!("group {name:?} is longer than 128 characters"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "group {name:?} contains whitespace or a control character"
+        ));
+    }
+    None
+}
+
 impl DoorPolicy {
+    /// Every problem of door `name`'s policy, naming its key.
+    pub fn problems(&self, name: &str) -> Vec<String> {
+        self.allowed_groups
+            .iter()
+            .filter_map(|group| group_name_problem(group))
+            .map(|problem| format!("doors.{name}.allowed_groups: {problem}"))
+            .collect()
+    }
+
     /// `Ok(group)` that admits the holder of `claims`, or `Err(reason)`.
     pub fn admits(&self, claims: &Claims) -> Result<String, String> {
         let groups = claims.groups();
@@ -57,6 +84,21 @@ mod tests {
         assert!(policy.admits(&claims(json!(["visitors"]))).is_err());
         assert!(policy.admits(&claims(json!([]))).is_err());
         assert!(policy.admits(&Claims(Default::default())).is_err());
+    }
+
+    #[test]
+    fn blank_and_padded_group_names_are_problems() {
+        let policy = DoorPolicy {
+            allowed_groups: vec!["".into(), " staff".into(), "it".into(), "a\tb".into()],
+        };
+        let problems = policy.problems("front");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.starts_with("doors.front.allowed_groups"))
+        );
+        assert_eq!(group_name_problem("cleaners"), None);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! from the ports (the device flow, the daemon); the adapters never build a flow themselves.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::aws::{AwsBackend, jwks};
 use super::embedded::EmbeddedBackend;
@@ -56,7 +55,7 @@ impl BackendPorts {
             aws.jwks_url(),
             jwks_cache,
             clock,
-            Duration::from_secs_f32(aws.config.operation_timeout_secs),
+            aws.config.operation_timeout(),
         )?;
         Ok(Self {
             kind: BackendKind::Aws,

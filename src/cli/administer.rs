@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Failure, GlobalArgs, embedded_config, open_embedded_backend, runtime};
 use crate::admin::{Admin, AdminError, Reply, Request, socket};
+use crate::backend::embedded::erase;
 use crate::store::grants::GrantStore;
 
 /// Carries out `request` on the embedded backend of `global`'s config.
@@ -32,7 +33,28 @@ pub fn administer(global: &GlobalArgs, request: Request) -> Result<Reply, Failur
         None => None,
     };
     let admin = Admin::new(Arc::new(backend), grants);
-    runtime()?.block_on(admin.handle(request)).map_err(failure)
+    let reply = runtime()?
+        .block_on(admin.handle(request))
+        .map_err(failure)?;
+    // A deletion: with both stores closed, rewrite them so nothing deleted stays on disk.
+    drop((admin, daemon_db));
+    match reply {
+        Reply::Deleted {
+            user,
+            offline_grant,
+            removed,
+            ..
+        } => {
+            erase::rewrite_stores(&config.data_dir).map_err(anyhow::Error::from)?;
+            Ok(Reply::Deleted {
+                user,
+                offline_grant,
+                removed,
+                rewritten: true,
+            })
+        }
+        other => Ok(other),
+    }
 }
 
 fn failure(e: AdminError) -> Failure {

@@ -24,6 +24,7 @@ use crate::daemon::{Attempt, Daemon, embedded_door};
 use crate::door::simulated::SimulatedRelay;
 use crate::settings::DoorSettings;
 use crate::vision::eval::median;
+use crate::vision::{ImageLimits, image_io};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -232,10 +233,9 @@ pub(super) async fn cast(backend: &EmbeddedBackend, faces: &Path) -> anyhow::Res
             .map(|ext| dir.join(format!("{n:02}.{ext}")))
             .find(|p| p.is_file())
     };
+    let limits = ImageLimits::default();
     let load = |path: &Path| -> anyhow::Result<RgbImage> {
-        Ok(image::open(path)
-            .with_context(|| path.display().to_string())?
-            .to_rgb8())
+        image_io::load(path, &limits).with_context(|| path.display().to_string())
     };
     // Two enrolled people when there are at least three folders, else one; then a stranger.
     let wanted = if people.len() >= 3 { 2 } else { 1 };
@@ -253,7 +253,7 @@ pub(super) async fn cast(backend: &EmbeddedBackend, faces: &Path) -> anyhow::Res
         let walks_up = photo(dir, 2).unwrap_or_else(|| first.clone());
         let later = photo(dir, 3).unwrap_or_else(|| walks_up.clone());
         // Photos that enrollment refuses (two people in view, say) are skipped.
-        let bytes = std::fs::read(&first)?;
+        let bytes = image_io::read_file(&first, limits.max_bytes)?;
         if backend
             .enroll(username, name, &[bytes], &["staff".into()])
             .await

@@ -9,8 +9,9 @@ use super::administer::administer;
 use super::users::unexpected;
 use super::{Failure, GlobalArgs, load_config, print_json, read_photo, runtime};
 use crate::admin::{Reply, Request};
+use crate::backend::UserLookup;
 use crate::backend::aws::AwsBackend;
-use crate::backend::embedded::enrollable_face;
+use crate::backend::embedded::{enrollable_face, normalize_username};
 use crate::config::{BackendKind, Config};
 use crate::vision::FaceEngine;
 
@@ -28,6 +29,10 @@ pub struct EnrollArgs {
     /// A group to add the user to (repeat for more); doors admit groups
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// The user exists already: add these faces to that person (without it, enrolling an
+    /// existing username is refused)
+    #[arg(long)]
+    pub add_to_existing: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -48,6 +53,7 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> Result<u8, Failure> {
         name: args.name.clone(),
         photos,
         groups: args.groups.clone(),
+        add_to_existing: args.add_to_existing,
     };
     let report = match administer(global, request)? {
         Reply::Enrolled { report } => report,
@@ -91,8 +97,15 @@ fn enroll_aws(config: &Config, args: &EnrollArgs, photos: &[Vec<u8>]) -> Result<
         enrollable_face(&mut engine, photo)
             .map_err(|e| anyhow::anyhow!("photo {} ({}): {e}", i + 1, args.photos[i].display()))?;
     }
+    let username = normalize_username(&args.user).map_err(anyhow::Error::from)?;
     let report = runtime()?.block_on(async {
         let aws = AwsBackend::connect(&config.backend.aws).await?;
+        if !args.add_to_existing && aws.pool.user_exists(&username).await? {
+            anyhow::bail!(
+                "user {username} already exists in Cognito: to add these faces to that person, \
+                 say so (--add-to-existing)"
+            );
+        }
         let report = aws
             .enroll(&args.user, &args.name, photos, &args.groups, AWS_INDEX_WAIT)
             .await?;

@@ -248,19 +248,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| anyhow::Error::from(e).into())
 }
 
-/// Reads a photo file, refusing one over `limit` bytes before reading it.
+/// Reads a photo file: a regular file only, never more than `limit` bytes of it.
 pub fn read_photo(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, Failure> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
-        .len();
-    if size > limit {
-        return Err(anyhow::anyhow!(
-            "{} is {size} bytes, over the limit of {limit}",
-            path.display()
-        )
-        .into());
-    }
-    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()).into())
+    use crate::vision::ImageError;
+    crate::vision::image_io::read_file(path, limit).map_err(|e| match e {
+        ImageError::Io { .. } | ImageError::NotAFile { .. } => anyhow::Error::from(e).into(),
+        other => anyhow::anyhow!("{}: {other}", path.display()).into(),
+    })
 }
 
 /// Prints `value` as pretty JSON on stdout.

@@ -73,6 +73,7 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
         frames: capture::spawn(camera, health).context("camera thread")?,
         sensors: hardware.sensors,
         sink: JsonLinesSink::new(config.data_dir.join("audit.jsonl")),
+        commands: None,
     };
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;

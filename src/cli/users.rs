@@ -25,7 +25,9 @@ pub enum UsersCommand {
     Disable { user: String },
     /// Enable a disabled user
     Enable { user: String },
-    /// Delete a user with every face, refresh token and offline grant
+    /// Delete a person with every trace: faces, embeddings, refresh tokens, failed answers,
+    /// kept photos, the door's offline grant; the stores are rewritten so none of it stays on
+    /// disk (at once with the service stopped, else when it next starts)
     Delete { user: String },
     /// Add the user to a group
     AddGroup { user: String, group: String },
@@ -84,10 +86,28 @@ pub fn run(global: &GlobalArgs, command: UsersCommand) -> Result<u8, Failure> {
         Reply::Deleted {
             user,
             offline_grant,
+            removed,
+            rewritten,
         } => {
-            println!("deleted {user}");
-            if offline_grant {
-                println!("  and the door's offline grant");
+            println!(
+                "deleted {user}: {} face(s) with their embeddings, {} refresh token(s), {} kept \
+                 photo(s), {}",
+                removed.faces,
+                removed.refresh_tokens,
+                removed.photos,
+                if offline_grant {
+                    "the door's offline grant"
+                } else {
+                    "no offline grant"
+                }
+            );
+            if rewritten {
+                println!("  the stores were rewritten: none of it stays on disk");
+            } else {
+                println!(
+                    "  the store is rewritten without it when the service next starts \
+                     (systemctl restart facegate)"
+                );
             }
         }
         other => return Err(unexpected(&other)),

@@ -15,11 +15,15 @@ use crate::vision::{Embedding, Face, FaceEngine, VisionError, quality};
 pub enum Analysis {
     NoFace,
     /// A face that fails the quality gate (too small, blurred, turned away, …).
-    Unusable,
+    Unusable {
+        /// Smaller than the gate's `min_face_px`: the person should come closer.
+        too_small: bool,
+    },
     /// A face good enough to track and send, with its embedding and yaw.
     Good {
         face: Face,
-        embedding: Embedding,
+        /// Boxed: the embedding is most of the enum's size, and most frames have none.
+        embedding: Box<Embedding>,
         yaw: f32,
     },
 }
@@ -52,8 +56,11 @@ impl FaceAnalyser for EngineAnalyser {
             return Ok((Analysis::NoFace, timings));
         };
         let aligned = engine.align(image, &face);
-        if !quality::assess(&face, &aligned, &engine.config().quality).passed {
-            return Ok((Analysis::Unusable, timings));
+        let limits = &engine.config().quality;
+        let verdict = quality::assess(&face, &aligned, limits);
+        if !verdict.passed {
+            let too_small = verdict.metrics.face_px < limits.min_face_px;
+            return Ok((Analysis::Unusable { too_small }, timings));
         }
         let started = Instant::now();
         let embedding = engine.embed_aligned(&aligned)?;
@@ -62,7 +69,7 @@ impl FaceAnalyser for EngineAnalyser {
         Ok((
             Analysis::Good {
                 face,
-                embedding,
+                embedding: Box::new(embedding),
                 yaw,
             },
             timings,

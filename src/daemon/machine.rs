@@ -95,8 +95,11 @@ pub enum Event {
     LivenessChecked { verdict: Liveness },
     /// The backend answered attempt `attempt`.
     Decided { attempt: u64, granted: bool },
-    /// The request-to-exit button was pressed: open without authentication.
+    /// The request-to-exit button was pressed, or an operator opened the door from afar: open
+    /// without authentication, for `unlock_ms` like a grant.
     ExitRequested,
+    /// An operator asked to lock now.
+    LockRequested,
     /// Time passed (the daemon ticks a few times a second).
     Tick,
 }
@@ -173,6 +176,15 @@ pub fn step(
                 C::ResetTrack,
             ],
         ),
+
+        // An operator's lock ends an unlock early; otherwise it is already locked.
+        (State::Granted { .. }, Event::LockRequested) => (
+            State::Cooldown {
+                until: now + config.rearm_ms,
+            },
+            vec![C::Lock, C::ResetTrack],
+        ),
+        (state, Event::LockRequested) => (state.clone(), vec![C::Lock]),
 
         // Frames.
         (
@@ -538,6 +550,16 @@ mod tests {
             log.contains(&(5_000, Command::Lock)),
             "the exit unlock is bounded too"
         );
+    }
+
+    #[test]
+    fn an_operators_lock_ends_an_unlock_and_changes_nothing_else() {
+        let (state, log) = run(&[(0, Event::ExitRequested), (1_000, Event::LockRequested)]);
+        assert!(log.contains(&(1_000, Command::Lock)));
+        assert_eq!(state, State::Cooldown { until: 3_000 });
+        let (state, log) = run(&[(0, GOOD), (100, Event::LockRequested)]);
+        assert!(matches!(state, State::Tracking { .. }), "{state:?}");
+        assert_eq!(log.last(), Some(&(100, Command::Lock)));
     }
 
     #[test]

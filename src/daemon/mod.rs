@@ -31,7 +31,7 @@ use crate::backend::open::BackendPorts;
 use crate::clock::{Clock, Millis};
 use crate::door::contact::ContactMonitor;
 use crate::door::{Door, Indicator, LockState, LogIndicator, Relay, RelayError};
-use crate::events::{EventBus, Outcome};
+use crate::events::{EventBus, Outcome, Prompt};
 use crate::monitor::Monitor;
 use crate::settings::DoorSettings;
 use crate::store::Sealer;
@@ -166,6 +166,10 @@ pub struct Daemon {
     counters: Counters,
     track: Track,
     exit_pressed: bool,
+    /// Who asked for the unlock being carried out, when an operator did.
+    unlock_by: Option<String>,
+    /// What the person at the door was last told.
+    prompt: Prompt,
     /// The last attempt found the backend unreachable.
     backend_lost: bool,
     /// When grants are next checked with the backend.
@@ -193,6 +197,8 @@ impl Daemon {
             state: State::Idle,
             counters: Counters::default(),
             exit_pressed: false,
+            unlock_by: None,
+            prompt: Prompt::Nobody,
             backend_lost: false,
             revalidate_at_ms: 0,
         })

@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::{Daemon, DaemonError};
 use crate::camera::Frame;
 use crate::door::DoorSensors;
-use crate::events::DoorEvent;
+use crate::events::{DoorCommand, DoorEvent};
 use crate::store::audit::JsonLinesSink;
 
 /// How often the loop ticks.
@@ -85,6 +85,8 @@ pub struct Io {
     pub sensors: Box<dyn DoorSensors>,
     /// Where the audit outbox is shipped.
     pub sink: JsonLinesSink,
+    /// Operators' commands (the console, MQTT); `None` when nothing can send any.
+    pub commands: Option<mpsc::Receiver<DoorCommand>>,
 }
 
 /// Runs the door until `shutdown` resolves.
@@ -110,6 +112,11 @@ pub async fn serve(
                 }
                 notifier.alive();
             }
+            Some(command) = next_command(&mut io.commands) => {
+                if let Err(e) = daemon.on_command(command).await {
+                    break Err(e);
+                }
+            }
             changed = io.frames.changed(), if io.frames.has_changed().is_ok() => {
                 if changed.is_err() {
                     continue; // the camera thread ended: keep ticking until told to stop
@@ -131,6 +138,20 @@ pub async fn serve(
     let locked = daemon.lock();
     daemon.audit().ship(&mut io.sink)?;
     outcome.and(locked)
+}
+
+/// The next operator's command; never resolves when there is no channel (or it closed).
+async fn next_command(commands: &mut Option<mpsc::Receiver<DoorCommand>>) -> Option<DoorCommand> {
+    match commands {
+        Some(receiver) => match receiver.recv().await {
+            Some(command) => Some(command),
+            None => {
+                *commands = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn tick(

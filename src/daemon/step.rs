@@ -10,7 +10,7 @@ use super::{Attempt, Daemon, DaemonError};
 use crate::camera::Frame;
 use crate::door::SensorReading;
 use crate::door::contact::DoorAlarm;
-use crate::events::{Alarm, DenyReason, DoorEvent, Outcome, UnlockOrigin};
+use crate::events::{Alarm, DenyReason, DoorCommand, DoorEvent, Outcome, Prompt, UnlockOrigin};
 use crate::monitor::Stage;
 use crate::settings::DoorSettings;
 use crate::store::audit::AuditKind;
@@ -105,6 +105,37 @@ impl Daemon {
         Ok(audited)
     }
 
+    /// Carries out an operator's command: audited with who asked, then the same bounded unlock
+    /// (or the lock) as a grant's.
+    pub async fn on_command(&mut self, command: DoorCommand) -> Result<(), DaemonError> {
+        match command {
+            DoorCommand::Unlock { by } => {
+                self.record_door(AuditKind::RemoteUnlock, format!("unlocked by {by}"))?;
+                self.unlock_by = Some(by);
+                let handled = self.handle(Event::ExitRequested).await;
+                self.unlock_by = None;
+                handled?;
+            }
+            DoorCommand::Lock { by } => {
+                self.record_door(AuditKind::RemoteLock, format!("locked by {by}"))?;
+                self.handle(Event::LockRequested).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the event stream what the person at the door should do, when that changes.
+    fn prompt(&mut self, prompt: Prompt) {
+        if self.prompt != prompt {
+            self.prompt = prompt;
+            self.events.send(DoorEvent::Prompt {
+                at_ms: self.clock.now_ms(),
+                door: self.settings.door.clone(),
+                prompt,
+            });
+        }
+    }
+
     fn analyse(&mut self, frame: Frame) -> Result<FaceSeen, DaemonError> {
         if !matches!(self.state, State::Idle | State::Tracking { .. }) {
             return Ok(FaceSeen::None); // the door is busy: no inference spent
@@ -118,15 +149,20 @@ impl Daemon {
             Analysis::NoFace => {
                 // A face that leaves and comes back starts over: no frame before the gap counts.
                 self.track.clear();
+                self.prompt(Prompt::Nobody);
                 return Ok(FaceSeen::None);
             }
-            Analysis::Unusable => return Ok(FaceSeen::Unusable),
+            Analysis::Unusable { .. } => {
+                self.prompt(Prompt::ComeCloser);
+                return Ok(FaceSeen::Unusable);
+            }
             Analysis::Good {
                 face,
                 embedding,
                 yaw,
-            } => (face, embedding, yaw),
+            } => (face, *embedding, yaw),
         };
+        self.prompt(Prompt::HoldStill);
         let continuity = self.track.push(TrackedFrame {
             image: Some(frame.image),
             face,
@@ -140,14 +176,18 @@ impl Daemon {
     }
 
     /// What liveness says of the track: alive, not yet, or refused (with the reason).
-    fn liveness_verdict(&self) -> (Liveness, String) {
-        let config = &self.settings.liveness;
+    fn liveness_verdict(&mut self) -> (Liveness, String) {
+        let config = self.settings.liveness.clone();
+        let config = &config;
         if self.track.len() < config.min_frames {
             return (Liveness::NotYet, String::new());
         }
         let mut verdict = liveness::assess(&self.track.newest(config.min_frames), config);
         if verdict.live && config.head_turn {
             verdict = liveness::assess_head_turn(&self.track.all(), config);
+            if !verdict.live {
+                self.prompt(Prompt::TurnHead);
+            }
         }
         let liveness = if verdict.live {
             Liveness::Live
@@ -196,7 +236,9 @@ impl Daemon {
                     }
                     Command::ResetTrack => self.track.clear(),
                     Command::Authenticate { attempt } => {
+                        self.prompt(Prompt::Checking);
                         let record = self.authenticate(live_since).await?;
+                        self.prompt(Prompt::Nobody);
                         let granted = record.granted();
                         finished = Some(record);
                         queue.push(Event::Decided { attempt, granted });
@@ -204,8 +246,9 @@ impl Daemon {
                     // FAIL-SECURE: an unlock is bounded by the machine's Granted timer.
                     Command::Unlock { for_ms } => {
                         self.door.unlock()?;
-                        let origin = match event {
-                            Event::ExitRequested => UnlockOrigin::Exit,
+                        let origin = match (&event, &self.unlock_by) {
+                            (Event::ExitRequested, Some(_)) => UnlockOrigin::Remote,
+                            (Event::ExitRequested, None) => UnlockOrigin::Exit,
                             _ => UnlockOrigin::Grant,
                         };
                         self.events.send(DoorEvent::Unlocked {

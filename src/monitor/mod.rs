@@ -33,6 +33,9 @@ use tokio::sync::broadcast;
 pub struct MonitoringConfig {
     /// Where `/healthz` and `/metrics` are served; absent: no listener.
     pub listen: Option<SocketAddr>,
+    /// A `listen` address off loopback must be asked for: the metrics tell anyone who can
+    /// reach the port when the door opens and how often faces are refused.
+    pub allow_remote: bool,
     /// How old the newest frame may be before the camera counts as down.
     pub max_frame_age_ms: u64,
 }
@@ -41,6 +44,7 @@ impl Default for MonitoringConfig {
     fn default() -> Self {
         Self {
             listen: None,
+            allow_remote: false,
             max_frame_age_ms: 5_000,
         }
     }
@@ -51,6 +55,16 @@ impl MonitoringConfig {
         let mut problems = Vec::new();
         if self.listen.is_some() && self.max_frame_age_ms == 0 {
             problems.push("monitoring.max_frame_age_ms must be above 0".into());
+        }
+        if let Some(addr) = self
+            .listen
+            .filter(|a| !a.ip().is_loopback() && !self.allow_remote)
+        {
+            problems.push(format!(
+                "monitoring.listen = \"{addr}\" is not a loopback address: anyone who can reach \
+                 it reads when the door opens; use 127.0.0.1 or ::1, or set \
+                 monitoring.allow_remote = true when a firewall guards the port"
+            ));
         }
         problems
     }
@@ -242,7 +256,7 @@ impl Monitor {
             DoorEvent::Backend { online, .. } => {
                 self.offline_mode.set(i64::from(!online));
             }
-            DoorEvent::Alarm { .. } | DoorEvent::Camera { .. } => {}
+            DoorEvent::Alarm { .. } | DoorEvent::Camera { .. } | DoorEvent::Prompt { .. } => {}
         }
     }
 

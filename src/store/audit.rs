@@ -36,6 +36,10 @@ pub enum AuditKind {
     Attempt,
     /// The request-to-exit button opened the door.
     Exit,
+    /// An operator opened the door from afar.
+    RemoteUnlock,
+    /// An operator locked the door from afar.
+    RemoteLock,
     /// The door contact opened while the lock was locked.
     Forced,
     /// The door stayed open too long.

@@ -1,7 +1,8 @@
 //! Local persistence shared by the backend and the daemon: encryption at rest, offline
-//! grants, the audit outbox.
+//! grants, the audit outbox, and rewriting a store so deleted records leave the disk.
 
 pub mod audit;
+pub mod compact;
 pub mod grants;
 pub mod sealed;
 

@@ -97,6 +97,24 @@ impl Default for DetectorConfig {
     }
 }
 
+/// The largest `max_side` a config may set: the detector's memory grows with its square.
+pub const MAX_SIDE_LIMIT: u32 = 1920;
+
+impl DetectorConfig {
+    /// Every value out of its safe range, naming the key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(64..=MAX_SIDE_LIMIT).contains(&self.max_side) {
+            problems.push(format!(
+                "vision.detector.max_side = {} must be 64 to {MAX_SIDE_LIMIT} pixels: detection \
+                 costs memory with the square of it",
+                self.max_side
+            ));
+        }
+        problems
+    }
+}
+
 const STRIDES: [usize; 3] = [8, 16, 32];
 const OUTPUTS: [&str; 12] = [
     "cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
@@ -133,24 +151,11 @@ impl Detector {
 
     /// Every face in `image`, largest first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
-        let faces = self.detect_once(image)?;
-        if !faces.is_empty() || !self.config.pad_retry {
-            return Ok(faces);
-        }
-        let pad = image.width().max(image.height()) / 2;
-        let mut padded = RgbImage::new(image.width() + 2 * pad, image.height() + 2 * pad);
-        imageops::replace(&mut padded, image, pad.into(), pad.into());
-        Ok(self
-            .detect_once(&padded)?
-            .into_iter()
-            .map(|f| f.shifted(pad as f32, pad as f32, 1.0))
-            .collect())
-    }
-
-    fn detect_once(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
         if image.width() == 0 || image.height() == 0 {
             return Ok(Vec::new());
         }
+        // Scaled down once to max_side; the pad retry works on that copy, so it never holds
+        // more than max_side² pixels and never resizes the full image again.
         let longest = image.width().max(image.height());
         let scale = if longest > self.config.max_side {
             self.config.max_side as f32 / longest as f32
@@ -166,6 +171,41 @@ impl Detector {
         } else {
             image
         };
+        let mut faces = self.detect_once(input)?;
+        if faces.is_empty() && self.config.pad_retry {
+            faces = self.detect_padded(input)?;
+        }
+        let mut faces: Vec<Face> = faces
+            .into_iter()
+            .map(|f| f.shifted(0.0, 0.0, scale))
+            .collect();
+        faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
+        Ok(faces)
+    }
+
+    /// The faces of `image` (at most max_side) padded by half its longest side; the padded
+    /// copy is made at the size detection takes, never above max_side.
+    fn detect_padded(&mut self, image: &RgbImage) -> Result<Vec<Face>, VisionError> {
+        let plan = PadPlan::new(image.width(), image.height(), self.config.max_side);
+        let scaled;
+        let source = if plan.scale < 1.0 {
+            scaled = imageops::resize(image, plan.width, plan.height, FilterType::Triangle);
+            &scaled
+        } else {
+            image
+        };
+        let mut padded = RgbImage::new(plan.width + 2 * plan.pad, plan.height + 2 * plan.pad);
+        imageops::replace(&mut padded, source, plan.pad.into(), plan.pad.into());
+        let shift = plan.pad as f32 / plan.scale;
+        Ok(self
+            .detect_once(&padded)?
+            .into_iter()
+            .map(|f| f.shifted(shift, shift, plan.scale))
+            .collect())
+    }
+
+    /// The faces of `input`, which is at most max_side on its longest side.
+    fn detect_once(&mut self, input: &RgbImage) -> Result<Vec<Face>, VisionError> {
         let (pad_w, pad_h) = (padded_len(input.width()), padded_len(input.height()));
         let tensor = bgr_planes(input, pad_w, pad_h);
         let outputs = self.session.run([1, 3, pad_h, pad_w], &tensor)?;
@@ -201,13 +241,48 @@ impl Detector {
                 &mut candidates,
             );
         }
-        let mut faces =
-            non_maximum_suppression(candidates, self.config.nms_threshold, self.config.top_k);
-        faces
-            .iter_mut()
-            .for_each(|f| *f = f.clone().shifted(0.0, 0.0, scale));
-        faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
-        Ok(faces)
+        Ok(non_maximum_suppression(
+            candidates,
+            self.config.nms_threshold,
+            self.config.top_k,
+        ))
+    }
+}
+
+/// How the retry pads: the image scaled by `scale` to `width`×`height`, then `pad` black
+/// pixels on every side. Unscaled that is half the longest side; for an image whose padded
+/// copy would exceed `max_side`, the image is scaled down first so the copy fits in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PadPlan {
+    scale: f32,
+    width: u32,
+    height: u32,
+    pad: u32,
+}
+
+impl PadPlan {
+    fn new(width: u32, height: u32, max_side: u32) -> Self {
+        let longest = width.max(height).max(1);
+        let pad = longest / 2;
+        let padded = longest as u64 + 2 * pad as u64;
+        if padded <= max_side as u64 {
+            return Self {
+                scale: 1.0,
+                width,
+                height,
+                pad,
+            };
+        }
+        let scale = max_side as f64 / padded as f64;
+        let fit = |len: u32| ((len as f64 * scale).round() as u32).clamp(1, max_side);
+        let (width, height) = (fit(width), fit(height));
+        let room = max_side.saturating_sub(width.max(height)) / 2;
+        Self {
+            scale: scale as f32,
+            width,
+            height,
+            pad: ((pad as f64 * scale) as u32).min(room),
+        }
     }
 }
 
@@ -372,6 +447,43 @@ mod tests {
         assert!((f.bbox.height - 16.0).abs() < 1e-4);
         assert_eq!(f.landmarks[0], [2.0, 12.0]);
         assert_eq!(f.landmarks[4], [6.0, 20.0]);
+    }
+
+    #[test]
+    fn the_pad_retry_of_a_small_image_pads_by_half_its_longest_side() {
+        let plan = PadPlan::new(92, 112, 640);
+        assert_eq!(
+            (plan.scale, plan.width, plan.height, plan.pad),
+            (1.0, 92, 112, 56)
+        );
+    }
+
+    #[test]
+    fn the_pad_retry_never_makes_an_image_larger_than_max_side() {
+        // A 1,000,000x1 strip once became a 2,000,000x1,000,001 canvas (6 TB).
+        for (w, h) in [
+            (1_000_000, 1),
+            (1, 65_535),
+            (65_535, 8),
+            (64_506, 250),
+            (40_000, 1_000),
+            (6_000, 4_000),
+            (641, 641),
+            (u32::MAX, u32::MAX),
+        ] {
+            for max_side in [64, 640, 4096] {
+                let p = PadPlan::new(w, h, max_side);
+                let (pw, ph) = (p.width + 2 * p.pad, p.height + 2 * p.pad);
+                assert!(
+                    pw <= max_side && ph <= max_side && p.width >= 1 && p.height >= 1,
+                    "{w}x{h} at {max_side}: {p:?}"
+                );
+                assert!(p.scale > 0.0 && p.scale <= 1.0, "{w}x{h}: {p:?}");
+            }
+        }
+        // The padded copy of a square photo fills max_side: nothing is lost to the bound.
+        let p = PadPlan::new(1280, 1280, 640);
+        assert_eq!((p.width, p.pad), (320, 160));
     }
 
     #[test]

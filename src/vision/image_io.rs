@@ -1,11 +1,23 @@
-//! Decoding photos safely: a byte limit before reading, a pixel limit before allocating (so a
-//! 50,000×50,000 PNG header is refused up front), EXIF orientation honoured, grey made RGB.
+//! Decoding photos safely: only regular files, read through a byte limit (a device or a FIFO
+//! would never end); a pixel limit and a shape limit checked on the header before allocating (so
+//! a 50,000×50,000 or a 1,000,000×1 PNG is refused up front); EXIF orientation honoured, grey
+//! made RGB. Decoding costs at most a few bytes per pixel of `max_pixels`.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
+
+/// The widest shape accepted, long side : short side. Cameras deliver 4:3 to 21:9 (2.4:1) and
+/// face photos are portraits; only a crafted file is thinner, and such a strip can hold no face.
+pub const MAX_ASPECT_RATIO: u32 = 8;
+
+/// The largest `max_bytes` a config may set: far above any photo, far below the memory a
+/// Raspberry Pi has.
+pub const MAX_BYTES_LIMIT: u64 = 64 * 1024 * 1024;
+/// The largest `max_pixels` a config may set (a 100-megapixel photo).
+pub const MAX_PIXELS_LIMIT: u64 = 100_000_000;
 
 /// Limits on what a photo may cost (config section `[vision.images]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -26,11 +38,35 @@ impl Default for ImageLimits {
     }
 }
 
+impl ImageLimits {
+    /// Every value out of its safe range, naming the key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(1..=MAX_BYTES_LIMIT).contains(&self.max_bytes) {
+            problems.push(format!(
+                "vision.images.max_bytes = {} must be 1 to {MAX_BYTES_LIMIT} (64 MiB): every \
+                 photo is read into memory",
+                self.max_bytes
+            ));
+        }
+        if !(1..=MAX_PIXELS_LIMIT).contains(&self.max_pixels) {
+            problems.push(format!(
+                "vision.images.max_pixels = {} must be 1 to {MAX_PIXELS_LIMIT}: decoding costs \
+                 a few bytes per pixel",
+                self.max_pixels
+            ));
+        }
+        problems
+    }
+}
+
 /// Why a photo could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("cannot read {path}: {error}")]
     Io { path: String, error: std::io::Error },
+    #[error("cannot read {path}: it is {kind}, not a regular file")]
+    NotAFile { path: String, kind: &'static str },
     #[error("the image is empty (0 bytes)")]
     Empty,
     #[error("the image is {size} bytes, over the limit of {limit} bytes (vision.images.max_bytes)")]
@@ -44,6 +80,12 @@ pub enum ImageError {
         pixels: u64,
         limit: u64,
     },
+    #[error(
+        "the image is {width}x{height}, thinner than {max}:1; no camera frame or face photo has \
+         that shape (cameras are at most about 2.4:1)",
+        max = MAX_ASPECT_RATIO
+    )]
+    TooThin { width: u32, height: u32 },
     #[error("not a JPEG or PNG image")]
     UnknownFormat,
     #[error("the image is corrupt or truncated: {0}")]
@@ -52,19 +94,84 @@ pub enum ImageError {
 
 /// Reads and decodes the photo at `path`.
 pub fn load(path: &Path, limits: &ImageLimits) -> Result<RgbImage, ImageError> {
+    decode(&read_file(path, limits.max_bytes)?, limits)
+}
+
+/// The bytes of the regular file at `path` (a symlink to one is fine), at most `max_bytes` of
+/// them. Devices, FIFOs, sockets and directories are refused before they are read: their
+/// reported size is 0, `/dev/zero` never ends and a FIFO waits for a writer. The file is opened
+/// without blocking, so one swapped in after the check cannot hang the caller either.
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ImageError> {
+    let shown = || path.display().to_string();
     let io = |error| ImageError::Io {
-        path: path.display().to_string(),
+        path: shown(),
         error,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    check_size(size, limits)?;
-    let mut bytes = Vec::with_capacity(size as usize);
+    let regular = |metadata: &std::fs::Metadata| match file_kind(metadata) {
+        None => Ok(()),
+        Some(kind) => Err(ImageError::NotAFile {
+            path: shown(),
+            kind,
+        }),
+    };
+    regular(&std::fs::metadata(path).map_err(io)?)?;
+    let file = open_nonblocking(path).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    regular(&metadata)?;
+    check_size(metadata.len(), &limit_of(max_bytes))?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
     // Never read past the limit, even if the file grows while we read it.
-    file.take(limits.max_bytes + 1)
+    file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    decode(&bytes, limits)
+    check_size(bytes.len() as u64, &limit_of(max_bytes))?;
+    Ok(bytes)
+}
+
+fn limit_of(max_bytes: u64) -> ImageLimits {
+    ImageLimits {
+        max_bytes,
+        max_pixels: 0,
+    }
+}
+
+/// What `metadata` describes when it is not a regular file.
+fn file_kind(metadata: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() {
+            return Some("a character device");
+        }
+        if kind.is_block_device() {
+            return Some("a block device");
+        }
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    Some("not a file")
+}
+
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// Decodes an encoded photo held in memory.
@@ -79,14 +186,11 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImageError
     }
     // The header's claim is checked before the decoder buffers anything.
     if let Some((width, height)) = header_dimensions(bytes) {
-        check_pixels(width, height, limits)?;
+        check_dimensions(width, height, limits)?;
     }
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
-    let pixels = check_pixels(width, height, limits)?;
-    if pixels == 0 {
-        return Err(ImageError::Corrupt("the image has no pixels".into()));
-    }
+    let pixels = check_dimensions(width, height, limits)?;
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(width);
     decoder_limits.max_image_height = Some(height);
@@ -111,7 +215,8 @@ pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
     out
 }
 
-fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<u64, ImageError> {
+/// The pixel count of a `width`×`height` image within `limits` and [`MAX_ASPECT_RATIO`].
+fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result<u64, ImageError> {
     let pixels = width as u64 * height as u64;
     if pixels > limits.max_pixels {
         return Err(ImageError::TooManyPixels {
@@ -120,6 +225,13 @@ fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<u64, Im
             pixels,
             limit: limits.max_pixels,
         });
+    }
+    if pixels == 0 {
+        return Err(ImageError::Corrupt("the image has no pixels".into()));
+    }
+    let (long, short) = (width.max(height) as u64, width.min(height) as u64);
+    if long > short * MAX_ASPECT_RATIO as u64 {
+        return Err(ImageError::TooThin { width, height });
     }
     Ok(pixels)
 }

@@ -45,6 +45,58 @@ impl Default for QualityThresholds {
     }
 }
 
+impl QualityThresholds {
+    /// Every threshold out of its safe range, naming the key. A gate that lets anything through
+    /// (`min_face_px = -inf`, `max_yaw = inf`, a NaN that every comparison fails) is refused.
+    pub fn problems(&self) -> Vec<String> {
+        let checks: [(&str, f32, f32, f32, &str); 7] = [
+            (
+                "min_face_px",
+                self.min_face_px,
+                40.0,
+                4096.0,
+                "pixels: smaller faces give unreliable embeddings",
+            ),
+            ("min_sharpness", self.min_sharpness, 0.0, 10_000.0, ""),
+            (
+                "min_brightness",
+                self.min_brightness,
+                0.0,
+                255.0,
+                "grey levels",
+            ),
+            (
+                "max_brightness",
+                self.max_brightness,
+                0.0,
+                255.0,
+                "grey levels",
+            ),
+            ("min_contrast", self.min_contrast, 0.0, 128.0, "grey levels"),
+            (
+                "max_yaw",
+                self.max_yaw,
+                0.05,
+                0.8,
+                "eye distances: a face turned further is not matched reliably",
+            ),
+            ("max_roll_deg", self.max_roll_deg, 1.0, 45.0, "degrees"),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, value, low, high, _)| !(*low..=*high).contains(value))
+            .map(|(key, value, low, high, why)| {
+                let why = if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({why})")
+                };
+                format!("vision.quality.{key} = {value} must be {low} to {high}{why}")
+            })
+            .collect()
+    }
+}
+
 /// What was measured on one face.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct QualityMetrics {
@@ -233,6 +285,25 @@ mod tests {
             };
             Rgb([v; 3])
         })
+    }
+
+    #[test]
+    fn a_gate_that_lets_anything_through_is_a_problem() {
+        assert!(QualityThresholds::default().problems().is_empty());
+        let open = QualityThresholds {
+            min_face_px: f32::NEG_INFINITY,
+            max_yaw: f32::INFINITY,
+            max_roll_deg: f32::NAN,
+            ..QualityThresholds::default()
+        };
+        let problems = open.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for key in ["min_face_px = -inf", "max_yaw = inf", "max_roll_deg = NaN"] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key}: {problems:?}"
+            );
+        }
     }
 
     #[test]

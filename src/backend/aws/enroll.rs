@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::AwsBackend;
+use crate::auth::policy::group_name_problem;
 use crate::backend::embedded::normalize_username;
 use crate::backend::triggers::{TriggerConfig, signup_key};
 use crate::backend::{BackendError, Directory, ObjectStore};
@@ -37,6 +38,9 @@ impl AwsBackend {
         wait: Duration,
     ) -> Result<AwsEnrollReport, BackendError> {
         let username = normalize_username(username)?;
+        if let Some(problem) = groups.iter().find_map(|g| group_name_problem(g)) {
+            return Err(BackendError::Rejected(problem));
+        }
         if photos.is_empty() {
             return Err(BackendError::Rejected(
                 "enrollment needs at least one photo".into(),

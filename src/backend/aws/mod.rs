@@ -130,8 +130,23 @@ impl AwsConfig {
                 self.match_margin
             ));
         }
-        if !(self.connect_timeout_secs > 0.0 && self.operation_timeout_secs > 0.0) {
-            problems.push("backend.aws timeouts must be above 0".into());
+        for (key, value, max) in [
+            (
+                "connect_timeout_secs",
+                self.connect_timeout_secs,
+                MAX_CONNECT_SECS,
+            ),
+            (
+                "operation_timeout_secs",
+                self.operation_timeout_secs,
+                MAX_OPERATION_SECS,
+            ),
+        ] {
+            if !(value > 0.0 && value <= max) {
+                problems.push(format!(
+                    "backend.aws.{key} = {value} must be above 0 and at most {max} seconds"
+                ));
+            }
         }
         if !(1..=10).contains(&self.max_attempts) {
             problems.push(format!(
@@ -140,6 +155,16 @@ impl AwsConfig {
             ));
         }
         problems
+    }
+
+    /// The connect timeout; within its checked range even for a config built in code.
+    pub fn connect_timeout(&self) -> Duration {
+        bounded_secs(self.connect_timeout_secs, MAX_CONNECT_SECS)
+    }
+
+    /// The timeout of a whole call, retries included; within its checked range.
+    pub fn operation_timeout(&self) -> Duration {
+        bounded_secs(self.operation_timeout_secs, MAX_OPERATION_SECS)
     }
 
     /// The decision rule for Rekognition's percent scores: a fixed threshold and margin.
@@ -156,6 +181,16 @@ impl AwsConfig {
         })?;
         Ok(Some(text.trim().to_string()))
     }
+}
+
+/// The longest timeouts a config may set, seconds.
+const MAX_CONNECT_SECS: f32 = 60.0;
+const MAX_OPERATION_SECS: f32 = 120.0;
+
+/// `secs` as a duration clamped to 1 ms..`max`: `Duration::from_secs_f32` panics on NaN,
+/// infinity and values past `u64::MAX` seconds.
+fn bounded_secs(secs: f32, max: f32) -> Duration {
+    Duration::try_from_secs_f32(secs.clamp(0.001, max)).unwrap_or(Duration::from_secs(1))
 }
 
 /// The clients of every service, built once.
@@ -186,8 +221,8 @@ impl AwsBackend {
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs_f32(config.connect_timeout_secs))
-                    .operation_timeout(Duration::from_secs_f32(config.operation_timeout_secs))
+                    .connect_timeout(config.connect_timeout())
+                    .operation_timeout(config.operation_timeout())
                     .build(),
             );
         if let Some(region) = &config.region {

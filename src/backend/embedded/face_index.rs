@@ -28,8 +28,11 @@ pub struct LocalFaceIndex {
     tree: sled::Tree,
     sealer: Arc<Sealer>,
     gallery: Arc<Mutex<Gallery>>,
-    recent: Arc<Mutex<VecDeque<([u8; 32], Embedding)>>>,
+    recent: Arc<Mutex<Recent>>,
 }
+
+/// The embeddings of the last images searched, by the image's digest.
+type Recent = VecDeque<([u8; 32], Embedding)>;
 
 /// Images whose embeddings are remembered.
 const RECENT: usize = 8;

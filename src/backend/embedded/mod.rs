@@ -1,28 +1,33 @@
 //! The embedded backend: the seed's cloud side, self-hosted on the device over one sled
-//! database: user pool, face index, sign-in and sign-up stores, directory, token keys. It runs
-//! the same trigger code as the Lambda.
+//! database: user pool, face index, directory, token keys; the sign-in and sign-up stores are
+//! in memory, so no raw face reaches the disk. It runs the same trigger code as the Lambda.
 
+mod enroll;
+pub mod erase;
 mod face_index;
+mod photos;
 mod pool;
 mod store;
 pub mod tokens;
+mod upgrade;
 pub mod users;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use serde::{Deserialize, Serialize};
 
+pub use enroll::{EnrollReport, Enrollment};
 pub use face_index::{LocalFaceIndex, enrollable_face, enrollment_refusal};
+pub use photos::KeptPhotos;
 pub use pool::UserPool;
-pub use store::{SledDirectory, SledLedger, SledObjectStore};
+pub use store::{MemoryObjectStore, SledDirectory, SledLedger};
+pub use upgrade::SCHEMA_VERSION;
 pub use users::{User, UserStore, normalize_username};
 
 use self::tokens::{Issuer, TokenSigner};
-use super::triggers::{self, TriggerConfig, TriggerPorts};
-use super::{BackendError, Directory, FaceIndex, ObjectStore};
+use super::triggers::{TriggerConfig, TriggerPorts};
+use super::{BackendError, Directory, FaceIndex};
 use crate::backend::keys::Jwks;
 use crate::clock::Clock;
 use crate::matching::DecisionRule;
@@ -43,6 +48,8 @@ pub struct EmbeddedConfig {
     pub refresh_validity_secs: u64,
     /// Largest sign-in frame or enrollment photo, bytes.
     pub max_image_bytes: u64,
+    /// Days an enrollment photo is kept (sealed) after its face is indexed; 0: not kept.
+    pub photo_retention_days: u32,
     /// Failed face answers within `lockout_window_secs` that lock a user out until they age out.
     pub lockout_failures: usize,
     pub lockout_window_secs: u64,
@@ -56,31 +63,61 @@ impl Default for EmbeddedConfig {
             token_validity_secs: 3600,
             refresh_validity_secs: 30 * 24 * 3600,
             max_image_bytes: 2 * 1024 * 1024,
+            photo_retention_days: 0,
             lockout_failures: 5,
             lockout_window_secs: 15 * 60,
         }
     }
 }
 
-/// What enrollment did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnrollReport {
-    pub user: User,
-    pub created: bool,
-    pub face_ids: Vec<String>,
-    /// Other users whose faces match a photo above the threshold.
-    pub warnings: Vec<String>,
+/// The longest `photo_retention_days` a config may set.
+pub const MAX_PHOTO_RETENTION_DAYS: u32 = 365;
+/// The longest `refresh_validity_secs` a config may set (Cognito's own limit, ten years).
+pub const MAX_REFRESH_VALIDITY_SECS: u64 = 3650 * 86_400;
+
+impl EmbeddedConfig {
+    /// Values out of their safe range, naming the key (`config.rs` checks the rest).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(60..=MAX_REFRESH_VALIDITY_SECS).contains(&self.refresh_validity_secs) {
+            problems.push(format!(
+                "backend.embedded.refresh_validity_secs = {} must be 60 to {MAX_REFRESH_VALIDITY_SECS} \
+                 (ten years)",
+                self.refresh_validity_secs
+            ));
+        }
+        let max_bytes = crate::vision::image_io::MAX_BYTES_LIMIT;
+        if self.max_image_bytes > max_bytes {
+            problems.push(format!(
+                "backend.embedded.max_image_bytes = {} must be at most {max_bytes} (64 MiB)",
+                self.max_image_bytes
+            ));
+        }
+        if self.photo_retention_days > MAX_PHOTO_RETENTION_DAYS {
+            problems.push(format!(
+                "backend.embedded.photo_retention_days = {} must be 0 (photos are not kept) to \
+                 {MAX_PHOTO_RETENTION_DAYS}",
+                self.photo_retention_days
+            ));
+        }
+        problems
+    }
 }
 
 /// Every embedded adapter, over one database.
 pub struct EmbeddedBackend {
     pub users: UserStore,
-    pub signin: SledObjectStore,
-    pub signup: SledObjectStore,
+    /// Sign-in frames, in memory only.
+    pub signin: MemoryObjectStore,
+    /// Enrollment photos on their way to the index, in memory only.
+    pub signup: MemoryObjectStore,
     pub directory: SledDirectory,
     pub faces: LocalFaceIndex,
+    /// Enrollment photos kept sealed when `photo_retention_days` asks for it.
+    pub photos: KeptPhotos,
     pub pool: Arc<UserPool>,
     pub ports: TriggerPorts,
+    photo_retention_days: u32,
     sealer: Arc<Sealer>,
     db: sled::Db,
 }
@@ -114,18 +151,25 @@ impl EmbeddedBackend {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, BackendError> {
         create_private_dir(data_dir)?;
-        let db = sled::open(data_dir.join("backend.sled")).map_err(|e| {
-            BackendError::Internal(format!(
-                "cannot open the store in {} ({e}); is another facegate process using it?",
-                data_dir.display()
-            ))
-        })?;
+        let db = upgrade::open_current(&store_path(data_dir))?;
         let sealer = Arc::new(Sealer::open_or_create(data_dir).map_err(internal)?);
         let users = UserStore::new(db.open_tree("users").map_err(internal)?);
-        let signin = SledObjectStore::open(&db, "signin", clock.clone())?;
-        let signup = SledObjectStore::open(&db, "signup", clock.clone())?;
+        let trigger_config = TriggerConfig {
+            max_image_bytes: config.max_image_bytes,
+            rule,
+            lockout_failures: config.lockout_failures,
+            lockout_window_ms: config.lockout_window_secs * 1000,
+            ..TriggerConfig::default()
+        };
+        // A few frames or photos at once at most (each one is read within its challenge or its
+        // enrollment), and none past the challenge's lifetime.
+        let (ttl, room) = (trigger_config.challenge_ttl_ms, 4 * config.max_image_bytes);
+        let signin = MemoryObjectStore::new(clock.clone(), ttl, room);
+        let signup = MemoryObjectStore::new(clock.clone(), ttl, room);
         let directory = SledDirectory::open(&db)?;
         let faces = LocalFaceIndex::open(&db, engine, sealer.clone())?;
+        let photos = KeptPhotos::open(&db, sealer.clone(), clock.clone())?;
+        photos.purge_expired()?;
         let ports = TriggerPorts {
             signin: Arc::new(signin.clone()),
             signup: Arc::new(signup.clone()),
@@ -134,13 +178,7 @@ impl EmbeddedBackend {
             users: Arc::new(users.clone()),
             ledger: Arc::new(SledLedger::open(&db)?),
             clock,
-            config: TriggerConfig {
-                max_image_bytes: config.max_image_bytes,
-                rule,
-                lockout_failures: config.lockout_failures,
-                lockout_window_ms: config.lockout_window_secs * 1000,
-                ..TriggerConfig::default()
-            },
+            config: trigger_config,
         };
         let issuer = Issuer {
             issuer: config.issuer.clone(),
@@ -164,14 +202,17 @@ impl EmbeddedBackend {
             refresh,
             config.refresh_validity_secs,
         ));
+        pool.prune_refresh_tokens()?;
         Ok(Self {
             users,
             signin,
             signup,
             directory,
             faces,
+            photos,
             pool,
             ports,
+            photo_retention_days: config.photo_retention_days,
             sealer,
             db,
         })
@@ -188,94 +229,30 @@ impl EmbeddedBackend {
         Ok(jwks)
     }
 
-    /// The administrative enrollment path: creates the user if needed, adds groups, and
-    /// indexes every photo through the sign-up store and the Index-faces trigger. All photos
-    /// are checked first, so a refused photo leaves nothing behind. The photos themselves are
-    /// deleted once indexed: only embeddings are kept.
-    pub async fn enroll(
-        &self,
-        username: &str,
-        name: &str,
-        photos: &[Vec<u8>],
-        groups: &[String],
-    ) -> Result<EnrollReport, BackendError> {
-        let username = normalize_username(username)?;
-        if photos.is_empty() {
-            return Err(BackendError::Rejected(
-                "enrollment needs at least one photo".into(),
-            ));
-        }
-        let mut warnings = Vec::new();
-        for (i, photo) in photos.iter().enumerate() {
-            let embedding = self
-                .faces
-                .enrollable_embedding(photo)
-                .await
-                .map_err(|e| prefix(i, e))?;
-            // Another person this close makes the two ambiguous at the door.
-            let rule = &self.ports.config.rule;
-            let close = rule.threshold(self.faces.len()) - rule.margin();
-            let nearest = self.faces.search_embedding(&embedding, 3);
-            for hit in nearest.iter().filter(|h| h.similarity >= close) {
-                let other = self.directory.user_of_face(&hit.face_id).await?;
-                if let Some(other) = other.filter(|other| *other != username) {
-                    warnings.push(format!(
-                        "photo {} also matches {other} (similarity {:.3})",
-                        i + 1,
-                        hit.similarity
-                    ));
-                }
-            }
-        }
-        let created = match self.users.get(&username)? {
-            Some(_) => false,
-            None => {
-                self.users.create(&User {
-                    username: username.clone(),
-                    sub: uuid::Uuid::new_v4().to_string(),
-                    name: name.to_string(),
-                    enabled: true,
-                    groups: BTreeSet::new(),
-                    created_at_ms: self.ports.clock.now_ms(),
-                })?;
-                true
-            }
-        };
-        let user = self.users.update(&username, |u| {
-            u.groups.extend(groups.iter().cloned());
-            if !name.is_empty() {
-                u.name = name.to_string();
-            }
-        })?;
-        let mut face_ids = Vec::new();
-        for photo in photos {
-            let key = triggers::signup_key(
-                &self.ports.config.signup_prefix,
-                &username,
-                &uuid::Uuid::new_v4().to_string(),
-            );
-            self.signup.put(&key, photo.clone(), "image/jpeg").await?;
-            let indexed = triggers::index_faces(&s3_event(&key), &self.ports).await;
-            self.signup.delete(&key).await?;
-            face_ids.extend(indexed?.into_iter().map(|f| f.face_id));
-        }
-        Ok(EnrollReport {
-            user,
-            created,
-            face_ids,
-            warnings,
-        })
-    }
-
-    /// Deletes a user with every face and record.
-    pub async fn delete_user(&self, username: &str) -> Result<bool, BackendError> {
+    /// Deletes a person with every trace the backend holds: faces (embeddings and directory
+    /// records), refresh tokens, failed answers in the ledger, kept photos and the user. `None` when there is no such user.
+    /// The records leave the disk when the store is rewritten: at once when the caller can
+    /// close it ([`erase::rewrite_stores`]), else at its next open (it is marked).
+    pub async fn delete_user(&self, username: &str) -> Result<Option<Deleted>, BackendError> {
         let username = normalize_username(username)?;
         let faces = self.directory.faces_of_user(&username).await?;
         self.faces.delete_faces(&faces).await?;
         for face in &faces {
             self.directory.delete_face(face).await?;
         }
-        self.users.delete(&username)
+        let refresh_tokens = self.pool.revoke_refresh_tokens(&username)?;
+        self.ports.ledger.clear_failures(&username).await?;
+        let photos = self.photos.forget(&username)?;
+        let existed = self.users.delete(&username)?;
+        if existed {
+            upgrade::mark_for_rewrite(&self.db)?;
+        }
+        Ok(existed.then_some(Deleted {
+            username,
+            faces: faces.len(),
+            refresh_tokens,
+            photos,
+        }))
     }
 
     /// Flushes everything to disk.
@@ -284,23 +261,20 @@ impl EmbeddedBackend {
     }
 }
 
-fn prefix(photo: usize, e: BackendError) -> BackendError {
-    match e {
-        BackendError::Rejected(reason) => {
-            BackendError::Rejected(format!("photo {}: {reason}", photo + 1))
-        }
-        other => other,
-    }
+/// What deleting a person removed from the backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub username: String,
+    /// Faces: their embeddings and directory records.
+    pub faces: usize,
+    pub refresh_tokens: usize,
+    /// Kept enrollment photos.
+    pub photos: usize,
 }
 
-/// An S3 `ObjectCreated` event for `key`, as the sign-up bucket would send it.
-fn s3_event(key: &str) -> S3Event {
-    let mut record = S3EventRecord::default();
-    record.event_name = Some("ObjectCreated:Put".into());
-    record.s3.object.key = Some(key.replace(' ', "+"));
-    let mut event = S3Event::default();
-    event.records = vec![record];
-    event
+/// The backend's sled store in `data_dir`.
+pub fn store_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("backend.sled")
 }
 
 /// Creates `dir` readable by its owner only.

@@ -37,11 +37,26 @@ struct Session {
     created_at_ms: Millis,
 }
 
+/// A refresh token's record, by the token's digest. It names the user's `sub`, so a user
+/// deleted and created again under the same username is a different person to it.
 #[derive(Serialize, Deserialize)]
 struct RefreshRecord {
     username: String,
+    /// Empty in records written before it was added.
+    #[serde(default)]
+    sub: String,
     auth_time: u64,
     expires_at: u64,
+}
+
+impl RefreshRecord {
+    /// Whether this token was issued to `user` and not to an earlier user of the same name:
+    /// the same `sub`, or (records without one) issued no earlier than the user was created.
+    fn belongs_to(&self, user: &User) -> bool {
+        let issued_after_creation =
+            self.auth_time.saturating_add(1).saturating_mul(1000) > user.created_at_ms;
+        (self.sub.is_empty() || self.sub == user.sub) && issued_after_creation
+    }
 }
 
 /// The user pool.
@@ -75,6 +90,44 @@ impl UserPool {
             refresh_validity_secs,
             sessions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Removes every refresh token of `username`; how many there were.
+    pub fn revoke_refresh_tokens(&self, username: &str) -> Result<usize, BackendError> {
+        self.remove_refresh_where(|record| record.username == username)
+    }
+
+    /// Removes refresh tokens that can never work again: expired, or of a user who no longer
+    /// exists (or was created again: another `sub`). Run when the pool opens.
+    pub fn prune_refresh_tokens(&self) -> Result<usize, BackendError> {
+        let now = self.ports.clock.now_secs();
+        let users = self.users.clone();
+        self.remove_refresh_where(move |record| {
+            record.expires_at <= now
+                || match users.get(&record.username) {
+                    Ok(Some(user)) => !record.belongs_to(&user),
+                    Ok(None) => true,
+                    Err(_) => false,
+                }
+        })
+    }
+
+    fn remove_refresh_where(
+        &self,
+        doomed: impl Fn(&RefreshRecord) -> bool,
+    ) -> Result<usize, BackendError> {
+        let mut removed = 0;
+        for entry in self.refresh.iter() {
+            let (key, value) = entry.map_err(internal)?;
+            // A record that does not parse can never be honoured either.
+            let gone = serde_json::from_slice::<RefreshRecord>(&value).map_or(true, |r| doomed(&r));
+            if gone {
+                self.refresh.remove(key).map_err(internal)?;
+                removed += 1;
+            }
+        }
+        self.refresh.flush().map_err(internal)?;
+        Ok(removed)
     }
 
     fn signer(&self) -> std::sync::RwLockReadGuard<'_, TokenSigner> {
@@ -182,8 +235,9 @@ impl UserPool {
         let refresh_token = random_id() + &random_id();
         let record = RefreshRecord {
             username: user.username.clone(),
+            sub: user.sub.clone(),
             auth_time,
-            expires_at: now + self.refresh_validity_secs,
+            expires_at: now.saturating_add(self.refresh_validity_secs),
         };
         self.refresh
             .insert(
@@ -278,6 +332,7 @@ impl IdentityProvider for UserPool {
         }
         let user = self
             .known_user(&record.username)?
+            .filter(|user| record.belongs_to(user))
             .ok_or_else(|| BackendError::Denied("user is disabled or deleted".into()))?;
         let now = self.ports.clock.now_secs();
         let signer = self.signer();

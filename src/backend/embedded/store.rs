@@ -1,82 +1,104 @@
-//! The embedded object store and directory, in sled trees. Writes are flushed before they
-//! return, so an acknowledged enrollment or frame survives a crash.
+//! The embedded object store and directory. Objects (sign-in frames, enrollment photos on
+//! their way to the index) live in memory only: raw faces never reach the disk, where sled
+//! would keep them in its log long after they were deleted. The directory is in sled trees,
+//! flushed before a write returns, so an acknowledged enrollment survives a crash.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::backend::{BackendError, Directory, FaceRecord, ObjectInfo, ObjectStore, TriggerLedger};
 use crate::clock::{Clock, Millis};
-use std::sync::Arc;
 
 fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(format!("store: {e}"))
 }
 
-/// Objects in two trees: metadata and bytes.
+/// Objects held at once; the oldest goes first. A sign-in frame is read (and deleted) within
+/// its challenge, an enrollment photo within its enrollment; Verify's verdicts are ~100 bytes.
+const MAX_OBJECTS: usize = 256;
+
+type Objects = BTreeMap<String, (ObjectInfo, Vec<u8>)>;
+
+/// Objects in memory, for one process's lifetime. Each expires `ttl_ms` after its upload, and
+/// at most [`MAX_OBJECTS`] objects and `max_bytes` bytes are held (the oldest are dropped
+/// first), so frames that are never answered cannot pile up.
 #[derive(Clone)]
-pub struct SledObjectStore {
-    meta: sled::Tree,
-    data: sled::Tree,
+pub struct MemoryObjectStore {
+    objects: Arc<Mutex<Objects>>,
     clock: Arc<dyn Clock>,
+    ttl_ms: Millis,
+    max_bytes: u64,
 }
 
-impl SledObjectStore {
-    /// The store named `name` (`signin`, `signup`) in `db`.
-    pub fn open(db: &sled::Db, name: &str, clock: Arc<dyn Clock>) -> Result<Self, BackendError> {
-        Ok(Self {
-            meta: db
-                .open_tree(format!("objects/{name}/meta"))
-                .map_err(internal)?,
-            data: db
-                .open_tree(format!("objects/{name}/data"))
-                .map_err(internal)?,
+impl MemoryObjectStore {
+    /// An empty store whose objects expire `ttl_ms` after upload, holding at most `max_bytes`.
+    pub fn new(clock: Arc<dyn Clock>, ttl_ms: Millis, max_bytes: u64) -> Self {
+        Self {
+            objects: Arc::new(Mutex::new(BTreeMap::new())),
             clock,
-        })
+            ttl_ms,
+            max_bytes,
+        }
     }
 
     /// Keys under `prefix`, for housekeeping and tests.
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
-        self.meta
-            .scan_prefix(prefix.as_bytes())
+        Ok(self
+            .live()?
             .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k.map_err(internal)?).into_owned()))
-            .collect()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    /// The objects, with the expired ones dropped.
+    fn live(&self) -> Result<std::sync::MutexGuard<'_, Objects>, BackendError> {
+        let mut objects = self.objects.lock().map_err(internal)?;
+        let now = self.clock.now_ms();
+        objects.retain(|_, (info, _)| info.uploaded_at_ms.saturating_add(self.ttl_ms) > now);
+        Ok(objects)
     }
 }
 
 #[async_trait]
-impl ObjectStore for SledObjectStore {
+impl ObjectStore for MemoryObjectStore {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BackendError> {
         let info = ObjectInfo {
             size: bytes.len() as u64,
             uploaded_at_ms: self.clock.now_ms(),
             content_type: content_type.to_string(),
         };
-        self.data.insert(key.as_bytes(), bytes).map_err(internal)?;
-        let meta = serde_json::to_vec(&info).map_err(internal)?;
-        self.meta.insert(key.as_bytes(), meta).map_err(internal)?;
-        self.meta.flush_async().await.map_err(internal)?;
+        let mut objects = self.live()?;
+        objects.remove(key);
+        let held = |objects: &Objects| objects.values().map(|(i, _)| i.size).sum::<u64>();
+        while objects.len() >= MAX_OBJECTS
+            || (!objects.is_empty() && held(&objects) + info.size > self.max_bytes)
+        {
+            let oldest = objects
+                .iter()
+                .min_by_key(|(_, (info, _))| info.uploaded_at_ms)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(oldest) => objects.remove(&oldest),
+                None => break,
+            };
+        }
+        objects.insert(key.to_string(), (info, bytes));
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        Ok(self
-            .data
-            .get(key.as_bytes())
-            .map_err(internal)?
-            .map(|v| v.to_vec()))
+        Ok(self.live()?.get(key).map(|(_, bytes)| bytes.clone()))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BackendError> {
-        match self.meta.get(key.as_bytes()).map_err(internal)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(internal),
-            None => Ok(None),
-        }
+        Ok(self.live()?.get(key).map(|(info, _)| info.clone()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BackendError> {
-        self.meta.remove(key.as_bytes()).map_err(internal)?;
-        self.data.remove(key.as_bytes()).map_err(internal)?;
-        self.meta.flush_async().await.map_err(internal)?;
+        self.live()?.remove(key);
         Ok(())
     }
 }
@@ -278,6 +300,7 @@ impl TriggerLedger for SledLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     fn ledger() -> SledLedger {
         let db = sled::Config::new().temporary(true).open().unwrap();
@@ -314,5 +337,44 @@ mod tests {
         assert_eq!(l.times("ana@example.com").unwrap().len(), 1);
         l.clear_failures("ana@example.com").await.unwrap();
         assert_eq!(l.failures_since("ana@example.com", 0).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn objects_expire_and_never_pile_up() {
+        let clock = ManualClock::at(1_000);
+        let store = MemoryObjectStore::new(Arc::new(clock.clone()), 60_000, 1_000);
+        store.put("a", vec![1], "image/jpeg").await.unwrap();
+        assert_eq!(store.get("a").await.unwrap(), Some(vec![1]));
+        clock.advance_ms(60_000);
+        assert_eq!(store.head("a").await.unwrap(), None, "expired");
+        for i in 0..1000 {
+            store
+                .put(&format!("k{i:04}"), vec![0; 3], "image/jpeg")
+                .await
+                .unwrap();
+            clock.advance_ms(1);
+        }
+        let keys = store.keys("k").unwrap();
+        assert_eq!(keys.len(), MAX_OBJECTS);
+        assert_eq!(
+            keys.last().map(String::as_str),
+            Some("k0999"),
+            "the newest stays"
+        );
+        for i in 0..5 {
+            store
+                .put(&format!("big{i}"), vec![0; 300], "image/jpeg")
+                .await
+                .unwrap();
+            clock.advance_ms(1);
+        }
+        assert_eq!(
+            store.keys("big").unwrap(),
+            ["big2", "big3", "big4"],
+            "at most 1000 bytes"
+        );
+        assert!(store.keys("k").unwrap().is_empty(), "the oldest went first");
+        store.delete("big4").await.unwrap();
+        assert_eq!(store.get("big4").await.unwrap(), None);
     }
 }

@@ -1,5 +1,6 @@
-//! Users and groups of the embedded user pool, in sled. Usernames are e-mail addresses,
-//! compared in lower case.
+//! Users and groups of the embedded user pool, in sled. Usernames are plain ASCII e-mail
+//! addresses, compared in lower case: a look-alike letter (the Kelvin sign folds into `k`)
+//! must never name someone else's account.
 
 use std::collections::BTreeSet;
 
@@ -20,9 +21,25 @@ pub struct User {
     pub created_at_ms: Millis,
 }
 
-/// Checks and normalises a username: an e-mail address, lower case, safe in a storage key.
+/// Checks and normalises a username: an ASCII e-mail address, lower case, safe in a storage
+/// key. Anything outside ASCII is refused rather than folded, so what the operator typed is
+/// the account they get.
 pub fn normalize_username(raw: &str) -> Result<String, BackendError> {
-    let name = raw.trim().to_lowercase();
+    let typed = raw.trim();
+    if let Some(c) = typed.chars().find(|c| !c.is_ascii()) {
+        let folded: String = c.to_lowercase().collect();
+        let hint = if folded.is_ascii() {
+            format!(", which folds into {folded:?}")
+        } else {
+            String::new()
+        };
+        return Err(BackendError::Rejected(format!(
+            "{raw:?} contains {c:?} (U+{:04X}){hint}: usernames are plain ASCII e-mail \
+             addresses, so a look-alike letter cannot name another person's account",
+            c as u32
+        )));
+    }
+    let name = typed.to_ascii_lowercase();
     let valid_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c));
@@ -96,6 +113,16 @@ impl UserStore {
         Ok(user)
     }
 
+    /// Puts back `user` exactly as it was (undoing a failed enrollment).
+    pub fn restore(&self, user: &User) -> Result<(), BackendError> {
+        let bytes = serde_json::to_vec(user).map_err(internal)?;
+        self.tree
+            .insert(user.username.as_bytes(), bytes)
+            .map_err(internal)?;
+        self.tree.flush().map_err(internal)?;
+        Ok(())
+    }
+
     pub fn delete(&self, username: &str) -> Result<bool, BackendError> {
         let username = normalize_username(username)?;
         let removed = self
@@ -147,6 +174,27 @@ mod tests {
             "ana@example.",
         ] {
             assert!(normalize_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_look_alike_letter_never_names_another_account() {
+        // U+212A KELVIN SIGN lower-cases to an ASCII `k`: "\u{212a}im" would be kim's account.
+        assert_eq!("\u{212a}im@example.com".to_lowercase(), "kim@example.com");
+        let err = normalize_username("\u{212a}im@example.com").unwrap_err();
+        assert!(err.to_string().contains("U+212A"), "{err}");
+        assert!(err.to_string().contains("folds into \"k\""), "{err}");
+        for look_alike in [
+            "\u{ff4b}im@example.com", // fullwidth k (NFKC: k)
+            "\u{0430}na@example.com", // Cyrillic a
+            "ana@exa\u{0301}mple.com",
+            "kim@example.com\u{200b}",
+            "\u{0130}lker@example.com", // capital I with dot: lower-cases to i + a combining dot
+        ] {
+            assert!(
+                normalize_username(look_alike).is_err(),
+                "{look_alike:?} accepted"
+            );
         }
     }
 }

@@ -79,7 +79,8 @@ pub fn run(global: &GlobalArgs, args: VisionBenchArgs) -> Result<u8, Failure> {
     let bar = progress(photos.len(), "timing stages");
     for photo in &photos {
         bar.inc(1);
-        let bytes = std::fs::read(&photo.path).map_err(anyhow::Error::from)?;
+        let bytes =
+            image_io::read_file(&photo.path, limits.max_bytes).map_err(anyhow::Error::from)?;
         let t = Instant::now();
         let Ok(image) = image_io::decode(&bytes, &limits) else {
             continue;

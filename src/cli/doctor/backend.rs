@@ -2,7 +2,6 @@
 //! user's), or AWS — region, credentials, the user pool's published keys, the two buckets.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::Check;
 use super::checks::{RUN_AS_SERVICE, StoreAccess, is_locked, store_access};
@@ -165,7 +164,7 @@ pub async fn aws(config: &Config) -> Vec<Check> {
     });
     let url = backend.jwks_url();
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs_f32(aws.operation_timeout_secs))
+        .timeout(aws.operation_timeout())
         .build();
     checks.push(match http {
         Ok(http) => match jwks::fetch(&http, &url).await {

@@ -46,6 +46,9 @@ fi
 
 [ -d "$faces/dev" ] || { echo "aws-e2e: no photos in $faces (../shared/faces)" >&2; exit 1; }
 [ -f "$models/face_recognition_sface_2021dec_int8bq.onnx" ] || scripts/fetch-models.sh --dest "$models"
+# Absolute: the servers run in their own work directory.
+models=$(cd "$models" && pwd)
+faces=$(cd "$faces" && pwd)
 
 echo "aws-e2e: building facegate and the test examples (dev profile, $target)"
 cargo build --quiet --bin facegate --example fake_rekognition --example verify_tokens

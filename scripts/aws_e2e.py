@@ -356,7 +356,8 @@ state_file = "{self.work / 'relay-state'}"
                     break
             else:
                 fail("not enough enrollable people in ../shared/faces/dev")
-            expect(run.returncode == 0, f"enroll {user}: {run.stdout}\n{run.stderr}")
+            expect(run.returncode == 0,
+                   f"enroll {user} exited {run.returncode}: {run.stdout}\n{run.stderr}")
             report = json.loads(run.stdout)
             expect(len(report["face_ids"]) == 1, f"{user}: {report}")
             self.people[name] = {"user": user, "photos": photos, "report": report}

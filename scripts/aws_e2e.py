@@ -365,6 +365,13 @@ state_file = "{self.work / 'relay-state'}"
         # The S3 notification is at-least-once: a second delivery of one photo makes no
         # second FaceId (defect 6), here by invoking the Lambda with the same event again.
         self.redeliver(self.people["ana"]["report"]["uploaded"][0])
+        # Another person enrolled under a name that exists already is refused (Cognito's
+        # UsernameExistsException), unless the operator says it is the same person.
+        ana, other = self.people["ana"], self.people["ben"]["photos"][0]
+        again = self.facegate_cmd(self.keys["enroller"], "enroll", "--user", ana["user"],
+                                  "--name", "Impostor", "--photo", str(other), "--json")
+        expect(again.returncode != 0 and "--add-to-existing" in again.stderr,
+               f"enrolling an existing user is refused: {again.returncode} {again.stderr}")
         self.client("cognito-idp").admin_disable_user(UserPoolId=self.out["UserPoolId"],
                                                       Username="dan@example.com")
 

@@ -9,7 +9,6 @@ use super::administer::administer;
 use super::users::unexpected;
 use super::{Failure, GlobalArgs, load_config, print_json, read_photo, runtime};
 use crate::admin::{Reply, Request};
-use crate::backend::UserLookup;
 use crate::backend::aws::AwsBackend;
 use crate::backend::embedded::{enrollable_face, normalize_username};
 use crate::config::{BackendKind, Config};
@@ -100,14 +99,15 @@ fn enroll_aws(config: &Config, args: &EnrollArgs, photos: &[Vec<u8>]) -> Result<
     let username = normalize_username(&args.user).map_err(anyhow::Error::from)?;
     let report = runtime()?.block_on(async {
         let aws = AwsBackend::connect(&config.backend.aws).await?;
-        if !args.add_to_existing && aws.pool.user_exists(&username).await? {
-            anyhow::bail!(
-                "user {username} already exists in Cognito: to add these faces to that person, \
-                 say so (--add-to-existing)"
-            );
-        }
         let report = aws
-            .enroll(&args.user, &args.name, photos, &args.groups, AWS_INDEX_WAIT)
+            .enroll(
+                &username,
+                &args.name,
+                photos,
+                &args.groups,
+                args.add_to_existing,
+                AWS_INDEX_WAIT,
+            )
             .await?;
         anyhow::Ok(report)
     })?;

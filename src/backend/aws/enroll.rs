@@ -29,12 +29,16 @@ pub struct AwsEnrollReport {
 
 impl AwsBackend {
     /// Enrolls with photos already checked by the caller; waits up to `wait` for indexing.
+    /// A user who exists already is refused unless `add_to_existing` (a second person of the
+    /// same name must not get the first one's door): Cognito's `UsernameExistsException`
+    /// says so, with no `AdminGetUser` grant needed.
     pub async fn enroll(
         &self,
         username: &str,
         name: &str,
         photos: &[Vec<u8>],
         groups: &[String],
+        add_to_existing: bool,
         wait: Duration,
     ) -> Result<AwsEnrollReport, BackendError> {
         let username = normalize_username(username)?;
@@ -48,6 +52,12 @@ impl AwsBackend {
         }
         let before = self.directory.faces_of_user(&username).await?.len();
         let created = self.pool.create_user(&username, name).await?;
+        if !created && !add_to_existing {
+            return Err(BackendError::Rejected(format!(
+                "user {username} already exists in Cognito: to add these faces to that person, \
+                 say so (--add-to-existing)"
+            )));
+        }
         for group in groups {
             self.pool.add_to_group(&username, group).await?;
         }

@@ -8,6 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase says how long it took (CI's warm run must stay short).
+phase_start=$SECONDS
+phase() {
+  echo "run-tests: $1: $((SECONDS - phase_start)) s"
+  phase_start=$SECONDS
+}
+
 venv=${FACEGATE_VENV:-.venv}
 if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
   echo "run-tests: installing moto and cfn-lint into $venv"
@@ -44,16 +51,20 @@ fi
 FACEGATE_MOTO_URL="http://127.0.0.1:$port" FACEGATE_REQUIRE_MOTO=1 FACEGATE_REQUIRE_MODELS=1 \
   FACEGATE_REQUIRE_FACES=1 FACEGATE_REQUIRE_SYSTEMD=1 \
   "${runner[@]}" "$@"
+phase "the test suite"
 
 # Fuzzing (tests/fuzz.rs): mutants of real photos through decode -> detect and of the shipped
 # config through parse -> check, from a fixed seed, for a bounded time per target; prints the
-# inputs run, crashes and hangs. The test binary is the one built above.
+# inputs run, crashes and hangs. The test binary is the one built above; the two targets run
+# side by side.
 echo "run-tests: fuzz, ${FACEGATE_FUZZ_SECS:=20} s per target"
 FACEGATE_FUZZ_SECS=$FACEGATE_FUZZ_SECS FACEGATE_REQUIRE_MODELS=1 \
-  cargo test --test fuzz -- --nocapture --test-threads=1 fuzz_
+  cargo test --test fuzz -- --nocapture --test-threads=2 fuzz_
+phase "fuzz"
 
 # AWS mode end to end: the stack deployed to an emulated AWS, the real Lambda, the device.
 scripts/aws-e2e.sh
+phase "AWS end to end"
 
 tools=${FACEGATE_TOOLS:-.tools}
 if [ ! -x "$tools/bin/cargo-deb" ]; then
@@ -61,5 +72,7 @@ if [ ! -x "$tools/bin/cargo-deb" ]; then
   cargo install --quiet --locked cargo-deb --version 3.8.0 --root "$tools"
 fi
 CARGO_DEB="$tools/bin/cargo-deb" scripts/test-deb.sh
+phase "the package"
 # The Pi packages, cross-built and run in emulated arm64/armhf roots (scripts/test-pi.sh).
 CARGO_DEB="$tools/bin/cargo-deb" scripts/test-pi.sh ${FACEGATE_PI_ARCHES:+--arch "$FACEGATE_PI_ARCHES"}
+phase "the emulated Pi"

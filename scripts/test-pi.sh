@@ -24,7 +24,7 @@
 # (default target/cross); --release packs the real release build (make cross-*). The two
 # architectures build, and run under emulation, side by side.
 #
-# With FACEGATE_REQUIRE_PI=1 (CI) it makes the roots and the builds it lacks and fails on
+# With FACEGATE_REQUIRE_PI=1 (make test-pi) it makes the roots and the builds it lacks and fails on
 # anything missing; otherwise (make test on a developer's machine) it skips, saying why, unless
 # the cached roots and an earlier cross build are there. Environment: FACEGATE_PI_CACHE_DIR,
 # FACEGATE_CROSS_TARGET, CARGO_DEB, FACEGATE_FACES (default ../shared/faces), CARGO_TARGET_DIR

@@ -42,6 +42,9 @@ pub enum ConfigError {
 /// Where state lives when neither the config nor `--data` says.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/facegate";
 
+/// The loosest 1:1 threshold accepted: `facegate compare` and the floor of offline grace.
+const MIN_MATCH_THRESHOLD: f32 = 0.3;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -151,9 +154,11 @@ impl Config {
         );
         unit("vision.detector.nms_threshold", v.detector.nms_threshold);
         unit("vision.quality.min_score", v.quality.min_score);
-        if !(-1.0..=1.0).contains(&v.match_threshold) {
+        if !(MIN_MATCH_THRESHOLD..=1.0).contains(&v.match_threshold) {
             problems.push(format!(
-                "vision.match_threshold = {} must be a cosine similarity between -1 and 1",
+                "vision.match_threshold = {} must be a cosine similarity between \
+                 {MIN_MATCH_THRESHOLD} and 1: below that SFace calls different people one person \
+                 (its reference threshold is 0.363), and offline grace may not go below it",
                 v.match_threshold
             ));
         }
@@ -253,7 +258,7 @@ impl Config {
             ));
         }
         let o = &self.offline;
-        let online_valid = (-1.0..=1.0).contains(&self.vision.match_threshold);
+        let online_valid = (MIN_MATCH_THRESHOLD..=1.0).contains(&self.vision.match_threshold);
         if online_valid && !(self.vision.match_threshold..=1.0).contains(&o.match_threshold) {
             problems.push(format!(
                 "offline.match_threshold = {} must be between vision.match_threshold ({}) and 1: \
@@ -390,6 +395,19 @@ mod tests {
         ] {
             assert!(text.contains(key), "{text}");
         }
+    }
+
+    #[test]
+    fn a_one_to_one_threshold_that_matches_anyone_is_refused() {
+        for loose in ["0.0", "-1.0", "0.29"] {
+            let err =
+                Config::from_toml(&format!("[vision]\nmatch_threshold = {loose}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains("vision.match_threshold"),
+                "{loose}: {err}"
+            );
+        }
+        assert!(Config::from_toml("[vision]\nmatch_threshold = 0.363\n").is_ok());
     }
 
     #[test]

@@ -176,6 +176,14 @@ async fn the_right_people_get_in_and_no_one_else() {
         .await
         .unwrap();
     assert!(d.granted(), "{d:?}");
+    // The same name claimed in other letter case is the same person, named as enrolled.
+    let shouted = email(&w, 1).to_uppercase();
+    let d = flow
+        .authenticate(vec![photo(&w, 1, 2)], Some(&shouted), "front", &staff())
+        .await
+        .unwrap();
+    assert!(d.granted(), "{shouted}: {d:?}");
+    assert_eq!(d.user.as_deref(), Some(email(&w, 1).as_str()));
     // A stranger.
     let d = flow
         .authenticate(vec![photo(&w, 4, 1)], None, "front", &staff())

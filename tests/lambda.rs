@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use common::ports::Ports;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
 use facegate::backend::triggers::TriggerConfig;
-use facegate::backend::{BackendError, ObjectStore};
+use facegate::backend::{BackendError, ObjectStore, TriggerLedger};
 use serde_json::{Value, json};
 
 /// The first Create runs at this instant, on a whole second.
@@ -146,11 +146,15 @@ async fn the_right_face_completes_the_round_trip_and_gets_tokens() {
         .as_str()
         .unwrap()
         .to_string();
+    // Nothing that decides the answer is public: the verdict's id is nowhere in the public
+    // parameters' values (the upload key, and the nonce inside it, are public by design).
+    let public = challenge["publicChallengeParameters"].to_string();
+    let verdict_id = challenge["privateChallengeParameters"]["verdictId"]
+        .as_str()
+        .unwrap();
     assert!(
-        challenge["publicChallengeParameters"]
-            .get("nonce")
-            .is_none(),
-        "nothing secret in public: {challenge}"
+        verdict_id.len() >= 16 && !public.contains(verdict_id),
+        "the verdict id is private: {challenge}"
     );
     w.clock.advance_ms(400);
     w.signin
@@ -172,6 +176,57 @@ async fn the_right_face_completes_the_round_trip_and_gets_tokens() {
     .await;
     assert_eq!(done["issueTokens"], true, "{done}");
     assert_eq!(done["failAuthentication"], false);
+}
+
+/// The old place of a retried invocation's verdict was `verdicts/<nonce>` in the sign-in
+/// bucket, and the nonce is public (inside the upload key): whoever could write there could
+/// plant "correct". Verdicts now live in the trigger-only ledger under a private id. A
+/// planted verdict, in the bucket or in the ledger under the public nonce, is not believed.
+#[tokio::test]
+async fn a_verdict_planted_for_a_live_challenge_is_not_believed() {
+    let w = world();
+    enroll(&w, ANA, b"ana's face").await;
+    enroll(&w, "ben@example.com", b"ben's face").await;
+    let challenge = create(&w, ANA).await;
+    let key = challenge["publicChallengeParameters"]["uploadKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nonce = key
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".jpg")
+        .to_string();
+    let correct = br#"{"answerCorrect":true,"ok":true}"#.to_vec();
+    for planted in [
+        format!("verdicts/{nonce}"),
+        format!("verdicts/{nonce}.json"),
+    ] {
+        w.signin
+            .put(&planted, correct.clone(), "application/json")
+            .await
+            .unwrap();
+    }
+    w.ports
+        .ledger
+        .file_verdict(&nonce, true, START_MS + 3_600_000)
+        .await
+        .unwrap();
+    w.clock.advance_ms(UPLOAD_DELAY_MS);
+    w.signin
+        .put(&key, b"ben's face".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let private = challenge["privateChallengeParameters"].clone();
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "a stranger's face with planted verdicts is refused"
+    );
+    assert!(
+        !verify(&w, ANA, &private, &key).await,
+        "and a retried invocation gets the verdict Verify filed itself"
+    );
 }
 
 #[tokio::test]
@@ -254,8 +309,7 @@ async fn the_attacks_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    // A second past expiry; just past it is a defect, tried by
-    // `a_frame_uploaded_just_after_its_challenge_expired_is_refused`.
+    // A second past expiry (just past it: `a_frame_uploaded_just_after_its_challenge_expired_is_refused`).
     w.clock
         .advance_ms(TriggerConfig::default().challenge_ttl_ms + 1_000);
     w.signin

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use common::ports::Ports;
 use facegate::backend::lambda::{LambdaError, config_from_env, dispatch};
 use facegate::backend::triggers::TriggerConfig;
-use facegate::backend::{BackendError, ObjectStore, TriggerLedger};
+use facegate::backend::{BackendError, ObjectStore};
 use serde_json::{Value, json};
 
 /// The first Create runs at this instant, on a whole second.

@@ -15,6 +15,8 @@ for pkg in libclang-dev pkg-config debootstrap systemd; do
 done
 # Python's venv module for the test tools (moto, cfn-lint), when python3 lacks it.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+# Node.js and npm for the AWS end-to-end test's Amplify client (scripts/aws-e2e.sh).
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq

@@ -18,6 +18,7 @@ use crate::daemon::machine::MachineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
 use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
+use crate::sinks::webhook::WebhooksConfig;
 use crate::vision::VisionConfig;
 
 mod safety;
@@ -61,6 +62,8 @@ pub struct Config {
     pub camera: CameraConfig,
     pub relay: DoorIoConfig,
     pub monitoring: MonitoringConfig,
+    /// Signed HTTP POSTs of the door's events; off while no target is given.
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             camera: CameraConfig::default(),
             relay: DoorIoConfig::default(),
             monitoring: MonitoringConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -270,6 +274,7 @@ impl Config {
         problems.extend(self.camera_problems());
         problems.extend(self.relay_problems());
         problems.extend(self.monitoring.problems());
+        problems.extend(self.webhooks.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::service::{Running, get, sample};
 use facegate::clock::SystemClock;
 use facegate::events::{DenyReason, DoorEvent, EventBus, Outcome, UnlockOrigin, Via};
 use facegate::monitor::Monitor;
@@ -23,11 +23,7 @@ use serde_json::Value;
 const SECRET: &str = "a-shared-secret-of-some-length";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::service::free_port().port()
 }
 
 /// `python3`, or `None` (skip) — a failure when CI requires the peers.
@@ -280,5 +276,138 @@ async fn signed_events_reach_an_independent_receiver_filtered_and_in_order() {
         median(latencies.clone()),
         latencies.iter().max().unwrap(),
         latencies.len()
+    );
+}
+
+/// Polls `/metrics` at `addr` until `series` is at least `at_least` (at most `secs`).
+fn wait_metric(addr: std::net::SocketAddr, series: &str, at_least: f64, secs: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let value = get(addr, "/metrics").and_then(|(_, body)| sample(&body, series));
+        if let Some(v) = value.filter(|v| *v >= at_least) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} not at {at_least} within {secs} s (is {value:?})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_door(config: &Path) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn nothing_is_lost_across_receiver_outage_and_kill_9() {
+    let (Some(faces), Some(models)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let person = &common::people(&faces, 1)[0];
+    let replay = dir.path().join("frames");
+    std::fs::create_dir(&replay).unwrap();
+    std::fs::copy(common::photo(&faces, person, 2), replay.join("face.jpg")).unwrap();
+    // Nobody for a second, then the person, moving, then nobody.
+    std::fs::write(
+        replay.join("script.txt"),
+        "- 10 100\nface.jpg 80 100 live\n- 600 100\n",
+    )
+    .unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let (monitoring, port) = (common::service::free_port(), free_port());
+    let url = format!("http://127.0.0.1:{port}/door");
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[vision]\nmodel_dir = {:?}\n[camera]\nkind = \"replay\"\n\
+             replay_dir = {:?}\n[relay]\nstate_file = {:?}\n[daemon]\nunlock_ms = 500\n\
+             [monitoring]\nlisten = \"{monitoring}\"\n\
+             [webhooks]\nretry_min_ms = 100\nretry_max_ms = 300\n\
+             [[webhooks.targets]]\nurl = {url:?}\nsecret_file = {secret_file:?}\n",
+            dir.path().join("data"),
+            models,
+            replay,
+            dir.path().join("relay-state"),
+        ),
+    )
+    .unwrap();
+    common::enroll_with_cli(&config, "ana@example.com", &common::photo(&faces, person, 1), "staff");
+
+    // The receiver is down: the grant, the unlock and the lock queue in the outbox.
+    let queued = format!("facegate_sink_queued{{sink=\"webhook\",target=\"{url}\"}}");
+    let granted = r#"facegate_attempts_total{decision="granted",reason="verified"}"#;
+    let mut first = run_door(&config);
+    wait_metric(monitoring, granted, 1.0, 60);
+    // The grant's unlock has ended (unlock_ms = 500) and its three events are queued.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let before_kill = loop {
+        let (_, metrics) = get(monitoring, "/metrics").unwrap();
+        let relocked = sample(&metrics, "facegate_relay_unlocked") == Some(0.0);
+        let depth = sample(&metrics, &queued).unwrap_or(0.0) as usize;
+        if relocked && depth >= 3 {
+            break depth;
+        }
+        assert!(Instant::now() < deadline, "not relocked with 3 queued: {depth}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let killed_at = now_ms();
+    first.0.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    first.0.wait().unwrap();
+    std::mem::forget(first);
+
+    // The receiver comes up, the door restarts (and Ana walks up again).
+    let receiver = Receiver::start(python, port, &secret_file, &dir.path().join("got.jsonl"));
+    let _second = run_door(&config);
+    let got = receiver.wait_for(90, |got| {
+        got.iter()
+            .filter(|r| r["event"]["time_ms"].as_u64().unwrap() < killed_at)
+            .count()
+            >= before_kill
+            && got.iter().any(|r| {
+                r["event"]["kind"] == "unlocked"
+                    && r["event"]["time_ms"].as_u64().unwrap() > killed_at
+            })
+    });
+    let old: Vec<&Value> = got
+        .iter()
+        .map(|r| &r["event"])
+        .filter(|e| e["time_ms"].as_u64().unwrap() < killed_at)
+        .collect();
+    let mut ids: Vec<&str> = old.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert!(ids.len() >= before_kill, "{} of {before_kill} events arrived", ids.len());
+    let kinds: Vec<&str> = old.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let grant = kinds.iter().position(|k| *k == "unlocked").expect("the unlock arrived");
+    assert!(kinds[..grant].contains(&"attempt") && kinds[grant..].contains(&"locked"), "{kinds:?}");
+    assert!(old.iter().any(|e| e["user"] == "ana@example.com" && e["outcome"] == "granted"));
+    // From the second grant (receiver up) to its POST.
+    let latency = |kind: &str| {
+        got.iter()
+            .find(|r| {
+                r["event"]["kind"] == kind && r["event"]["time_ms"].as_u64().unwrap() > killed_at
+            })
+            .map(|r| r["received_ms"].as_u64().unwrap() - r["event"]["time_ms"].as_u64().unwrap())
+    };
+    println!(
+        "webhook kill -9: {before_kill} events queued while the receiver was down, {} arrived \
+         after the restart ({kinds:?}), lost {}; grant -> POST {:?} ms, unlock -> POST {:?} ms",
+        ids.len(),
+        before_kill.saturating_sub(ids.len()),
+        latency("attempt"),
+        latency("unlocked"),
     );
 }

@@ -411,3 +411,48 @@ fn nothing_is_lost_across_receiver_outage_and_kill_9() {
         latency("unlocked"),
     );
 }
+
+#[test]
+fn doctor_has_a_line_per_webhook_target() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "too short").unwrap();
+    let (up, down) = (free_port(), free_port());
+    let _receiver = Receiver::start(python, up, &secret_file, &dir.path().join("got.jsonl"));
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[camera]\nkind = \"replay\"\nreplay_dir = {:?}\n\
+             [[webhooks.targets]]\nurl = \"http://127.0.0.1:{up}/door\"\nsecret_file = {secret_file:?}\n\
+             [[webhooks.targets]]\nurl = \"http://127.0.0.1:{down}/door\"\nsecret_file = {secret_file:?}\n\
+             [[webhooks.targets]]\nurl = \"http://127.0.0.1:{up}/other\"\nsecret_file = {short:?}\n",
+            dir.path().join("data"),
+            dir.path(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor", "--json", "--camera-timeout", "1"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "webhook")
+        .map(|c| (c["verdict"].as_str().unwrap(), c["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0].0, "warn", "plain HTTP, but it answers: {lines:?}");
+    assert!(lines[0].1.contains("answers HTTP 405"), "{lines:?}");
+    assert_eq!(lines[1].0, "fail", "{lines:?}");
+    assert_eq!(lines[2].0, "fail", "{lines:?}");
+    assert!(lines[2].1.contains("at least 16 bytes"), "{lines:?}");
+}

@@ -87,7 +87,10 @@ impl Receiver {
             if done(&got) {
                 return got;
             }
-            assert!(Instant::now() < deadline, "not received in {secs} s: {got:#?}");
+            assert!(
+                Instant::now() < deadline,
+                "not received in {secs} s: {got:#?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -101,11 +104,8 @@ impl Drop for Receiver {
 }
 
 fn target(url: String, secret_file: &Path, events: &[&str]) -> WebhookTarget {
-    let mut t: WebhookTarget = toml::from_str(&format!(
-        "url = {url:?}\nsecret_file = {:?}\n",
-        secret_file
-    ))
-    .unwrap();
+    let mut t: WebhookTarget =
+        toml::from_str(&format!("url = {url:?}\nsecret_file = {:?}\n", secret_file)).unwrap();
     if !events.is_empty() {
         t.events = events.iter().map(|e| e.to_string()).collect();
     }
@@ -155,7 +155,11 @@ async fn signed_events_reach_an_independent_receiver_filtered_and_in_order() {
     let config = WebhooksConfig {
         targets: vec![
             target(format!("{base}/all"), &secret_file, &[]),
-            target(format!("{base}/attempts?token=x"), &secret_file, &["attempt"]),
+            target(
+                format!("{base}/attempts?token=x"),
+                &secret_file,
+                &["attempt"],
+            ),
             target(format!("{base}/gone"), &secret_file, &["locked"]),
             target(format!("{base}/forged"), &wrong_secret, &["locked"]),
         ],
@@ -219,7 +223,11 @@ async fn signed_events_reach_an_independent_receiver_filtered_and_in_order() {
     let kinds: Vec<&str> = all.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.len(), 22, "{kinds:?}");
     assert!(kinds[..20].iter().all(|k| *k == "attempt"));
-    assert_eq!(&kinds[20..], ["unlocked", "locked"], "prompt is off by default");
+    assert_eq!(
+        &kinds[20..],
+        ["unlocked", "locked"],
+        "prompt is off by default"
+    );
     // In order, each with a unique id, the same id in the header.
     let times: Vec<u64> = all.iter().map(|e| e["time_ms"].as_u64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
@@ -257,7 +265,10 @@ async fn signed_events_reach_an_independent_receiver_filtered_and_in_order() {
         r#"facegate_sink_dropped_total{sink="webhook",target="http://127.0.0.1:PORT/all"} 0"#,
     ] {
         let series = series.replace("PORT", &port.to_string());
-        assert!(metrics.contains(&series), "{series} missing from\n{metrics}");
+        assert!(
+            metrics.contains(&series),
+            "{series} missing from\n{metrics}"
+        );
     }
     assert!(!metrics.contains("token=x"), "no query string in a label");
     let dead: Vec<String> = audit
@@ -268,8 +279,14 @@ async fn signed_events_reach_an_independent_receiver_filtered_and_in_order() {
         .map(|e| e.event.reason)
         .collect();
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert!(dead.iter().any(|r| r.contains("/gone") && r.contains("410")));
-    assert!(dead.iter().any(|r| r.contains("/forged") && r.contains("401")));
+    assert!(
+        dead.iter()
+            .any(|r| r.contains("/gone") && r.contains("410"))
+    );
+    assert!(
+        dead.iter()
+            .any(|r| r.contains("/forged") && r.contains("401"))
+    );
 
     println!(
         "webhook: event -> POST received on loopback, median {} ms (max {} ms) over {} events",
@@ -344,7 +361,12 @@ fn nothing_is_lost_across_receiver_outage_and_kill_9() {
         ),
     )
     .unwrap();
-    common::enroll_with_cli(&config, "ana@example.com", &common::photo(&faces, person, 1), "staff");
+    common::enroll_with_cli(
+        &config,
+        "ana@example.com",
+        &common::photo(&faces, person, 1),
+        "staff",
+    );
 
     // The receiver is down: the grant, the unlock and the lock queue in the outbox.
     let queued = format!("facegate_sink_queued{{sink=\"webhook\",target=\"{url}\"}}");
@@ -360,7 +382,10 @@ fn nothing_is_lost_across_receiver_outage_and_kill_9() {
         if relocked && depth >= 3 {
             break depth;
         }
-        assert!(Instant::now() < deadline, "not relocked with 3 queued: {depth}");
+        assert!(
+            Instant::now() < deadline,
+            "not relocked with 3 queued: {depth}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let killed_at = now_ms();
@@ -389,11 +414,24 @@ fn nothing_is_lost_across_receiver_outage_and_kill_9() {
     let mut ids: Vec<&str> = old.iter().map(|e| e["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert!(ids.len() >= before_kill, "{} of {before_kill} events arrived", ids.len());
+    assert!(
+        ids.len() >= before_kill,
+        "{} of {before_kill} events arrived",
+        ids.len()
+    );
     let kinds: Vec<&str> = old.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    let grant = kinds.iter().position(|k| *k == "unlocked").expect("the unlock arrived");
-    assert!(kinds[..grant].contains(&"attempt") && kinds[grant..].contains(&"locked"), "{kinds:?}");
-    assert!(old.iter().any(|e| e["user"] == "ana@example.com" && e["outcome"] == "granted"));
+    let grant = kinds
+        .iter()
+        .position(|k| *k == "unlocked")
+        .expect("the unlock arrived");
+    assert!(
+        kinds[..grant].contains(&"attempt") && kinds[grant..].contains(&"locked"),
+        "{kinds:?}"
+    );
+    assert!(
+        old.iter()
+            .any(|e| e["user"] == "ana@example.com" && e["outcome"] == "granted")
+    );
     // From the second grant (receiver up) to its POST.
     let latency = |kind: &str| {
         got.iter()
@@ -447,7 +485,12 @@ fn doctor_has_a_line_per_webhook_target() {
         .unwrap()
         .iter()
         .filter(|c| c["name"] == "webhook")
-        .map(|c| (c["verdict"].as_str().unwrap(), c["detail"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["verdict"].as_str().unwrap(),
+                c["detail"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0].0, "warn", "plain HTTP, but it answers: {lines:?}");

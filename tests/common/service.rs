@@ -69,4 +69,3 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
-

@@ -71,7 +71,9 @@ impl Webhooks {
             let secret = target.secret().map_err(SinkError::Secret)?;
             let outbox = Outbox::open(db, &name, config.outbox_capacity)?;
             let metrics = monitor.sink("webhook", &label);
-            metrics.queued.set(i64::try_from(outbox.len()).unwrap_or(i64::MAX));
+            metrics
+                .queued
+                .set(i64::try_from(outbox.len()).unwrap_or(i64::MAX));
             targets.push(Arc::new(Target {
                 dead: Outbox::open(db, &format!("{name}/dead"), config.outbox_capacity)?,
                 outbox,
@@ -251,7 +253,10 @@ impl Webhooks {
         let status = status.map_or("no answer".to_string(), |s| s.to_string());
         self.audit_sink(
             AuditKind::DeadLetter,
-            format!("webhook {} refused event {id} ({status}): dead-lettered", target.label),
+            format!(
+                "webhook {} refused event {id} ({status}): dead-lettered",
+                target.label
+            ),
         );
     }
 

@@ -78,12 +78,14 @@ impl WebhookTarget {
     /// The URL without its query or credentials: safe in logs and metric labels.
     pub fn label(&self) -> String {
         match reqwest::Url::parse(&self.url) {
-            Ok(url) => format!(
-                "{}://{}{}",
-                url.scheme(),
-                url.host_str().unwrap_or(""),
-                url.port().map(|p| format!(":{p}")).unwrap_or_default()
-            ) + url.path(),
+            Ok(url) => {
+                format!(
+                    "{}://{}{}",
+                    url.scheme(),
+                    url.host_str().unwrap_or(""),
+                    url.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ) + url.path()
+            }
             Err(_) => "invalid-url".into(),
         }
     }
@@ -159,7 +161,11 @@ impl WebhooksConfig {
             if target.events.is_empty() {
                 problems.push(format!("{key}.events is empty: nothing would be sent"));
             }
-            for kind in target.events.iter().filter(|k| !KINDS.contains(&k.as_str())) {
+            for kind in target
+                .events
+                .iter()
+                .filter(|k| !KINDS.contains(&k.as_str()))
+            {
                 problems.push(format!(
                     "{key}.events: {kind:?} is not one of {}",
                     KINDS.join(", ")
@@ -280,7 +286,10 @@ mod tests {
         let problems = config.problems().join("\n");
         assert!(problems.contains("webhooks.targets[2].url"), "{problems}");
         assert!(problems.contains("webhooks.targets[3].url"), "{problems}");
-        assert!(problems.contains("\"everything\" is not one of"), "{problems}");
+        assert!(
+            problems.contains("\"everything\" is not one of"),
+            "{problems}"
+        );
         assert!(!problems.contains("targets[0]"), "{problems}");
         assert_eq!(config.targets[0].label(), "https://example.com/hook");
         assert!(config.targets[1].wants("attempt") && !config.targets[1].wants("locked"));

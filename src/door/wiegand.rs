@@ -206,14 +206,33 @@ mod tests {
         assert_eq!(
             edges,
             [
-                Edge { at_us: 0, line: Line::D1, low: true },
-                Edge { at_us: 50, line: Line::D1, low: false },
-                Edge { at_us: 2000, line: Line::D0, low: true },
-                Edge { at_us: 2050, line: Line::D0, low: false },
+                Edge {
+                    at_us: 0,
+                    line: Line::D1,
+                    low: true
+                },
+                Edge {
+                    at_us: 50,
+                    line: Line::D1,
+                    low: false
+                },
+                Edge {
+                    at_us: 2000,
+                    line: Line::D0,
+                    low: true
+                },
+                Edge {
+                    at_us: 2050,
+                    line: Line::D0,
+                    low: false
+                },
             ]
         );
         assert!(Timing::default().problems().is_empty());
-        let bad = Timing { pulse_us: 5, period_us: 100 };
+        let bad = Timing {
+            pulse_us: 5,
+            period_us: 100,
+        };
         assert_eq!(bad.problems().len(), 2);
     }
 
@@ -231,6 +250,12 @@ mod tests {
             assert_eq!((edge.line, edge.low), (*line, *low));
             assert!(*at >= edge.at_us, "early: {at} < {}", edge.at_us);
         }
-        assert_eq!(lines.seen[lines.seen.len() - 2..].iter().filter(|s| !s.2).count(), 2);
+        assert_eq!(
+            lines.seen[lines.seen.len() - 2..]
+                .iter()
+                .filter(|s| !s.2)
+                .count(),
+            2
+        );
     }
 }

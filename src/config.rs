@@ -18,6 +18,7 @@ use crate::daemon::machine::MachineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
 use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
+use crate::sinks::mqtt::MqttConfig;
 use crate::sinks::webhook::WebhooksConfig;
 use crate::vision::VisionConfig;
 
@@ -64,6 +65,8 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     /// Signed HTTP POSTs of the door's events; off while no target is given.
     pub webhooks: WebhooksConfig,
+    /// Events, state and Home Assistant discovery over MQTT; off while no host is given.
+    pub mqtt: MqttConfig,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             relay: DoorIoConfig::default(),
             monitoring: MonitoringConfig::default(),
             webhooks: WebhooksConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -275,6 +279,7 @@ impl Config {
         problems.extend(self.relay_problems());
         problems.extend(self.monitoring.problems());
         problems.extend(self.webhooks.problems());
+        problems.extend(self.mqtt.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

@@ -19,6 +19,7 @@ use crate::daemon::serve::{Io, SystemdNotifier, serve};
 use crate::daemon::{Daemon, DaemonParts, open_store};
 use crate::monitor::{Monitor, http};
 use crate::settings::DoorSettings;
+use crate::sinks::mqtt::client::Mqtt;
 use crate::sinks::webhook::deliver::Webhooks;
 use crate::store::audit::JsonLinesSink;
 use crate::store::grants::GrantStore;
@@ -83,6 +84,19 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
         .context("webhooks")?;
         webhooks.spawn(daemon.events().subscribe());
         tracing::info!(targets = config.webhooks.targets.len(), "webhooks on");
+    }
+    if config.mqtt.enabled() {
+        let mqtt = Mqtt::open(
+            &daemon.settings().door,
+            &config.mqtt,
+            config.relay.contact_pin.is_some(),
+            &store,
+            daemon.audit().clone(),
+            daemon.monitor(),
+            Arc::new(SystemClock),
+        )
+        .context("mqtt")?;
+        mqtt.spawn(daemon.events().subscribe());
     }
     let io = Io {
         frames: capture::spawn(camera, health).context("camera thread")?,

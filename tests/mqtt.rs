@@ -269,7 +269,7 @@ async fn discovery_state_events_and_the_last_will_at_mosquitto() {
     let broker = Broker::start(&binary, dir.path());
     let live = Subscriber::start(
         &broker,
-        dir.path(),
+        &dir.path().join("live.txt"),
         "live",
         &["facegate/#", "homeassistant/#"],
     );

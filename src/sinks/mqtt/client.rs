@@ -102,7 +102,12 @@ impl Mqtt {
     /// Starts following `events` and publishing; subscribe before the door runs. Returns the
     /// connection's task (aborting it drops the connection: the broker sends the last will).
     pub fn spawn(self, events: broadcast::Receiver<DoorEvent>) -> tokio::task::JoinHandle<()> {
-        let (client, eventloop) = AsyncClient::new(self.options.clone(), 64);
+        let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 64);
+        // Small messages one at a time: without this, Nagle and the broker's delayed ACK hold
+        // each event back ~40 ms.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let this = Arc::new(self);
         let follower = tokio::spawn(this.clone().follow(events, client.clone()));
         tokio::spawn(async move {

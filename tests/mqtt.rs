@@ -504,3 +504,82 @@ async fn a_broker_outage_loses_nothing_and_keeps_the_order() {
         20 - users(&got).len()
     );
 }
+
+#[test]
+fn a_grant_at_the_replay_camera_shows_up_as_an_event_and_a_lock_state() {
+    let (Some(faces), Some(models)) = (common::faces_dir(), common::model_dir()) else {
+        return;
+    };
+    let Some(binary) = mosquitto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&binary, dir.path());
+    let live = Subscriber::start(&broker, &dir.path().join("run.txt"), "run", &["facegate/#"]);
+    let person = &common::people(&faces, 1)[0];
+    let replay = dir.path().join("frames");
+    std::fs::create_dir(&replay).unwrap();
+    std::fs::copy(common::photo(&faces, person, 2), replay.join("face.jpg")).unwrap();
+    std::fs::write(
+        replay.join("script.txt"),
+        "- 10 100\nface.jpg 80 100 live\n- 600 100\n",
+    )
+    .unwrap();
+    let config = dir.path().join("facegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[vision]\nmodel_dir = {:?}\n[camera]\nkind = \"replay\"\n\
+             replay_dir = {:?}\n[relay]\nstate_file = {:?}\n[daemon]\nunlock_ms = 500\n\
+             [mqtt]\nhost = \"127.0.0.1\"\nport = {}\n",
+            dir.path().join("data"),
+            models,
+            replay,
+            dir.path().join("relay-state"),
+            broker.port,
+        ),
+    )
+    .unwrap();
+    common::enroll_with_cli(
+        &config,
+        "ana@example.com",
+        &common::photo(&faces, person, 1),
+        "staff",
+    );
+    let _door = common::service::Running(
+        Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .spawn()
+            .unwrap(),
+    );
+    let got = live.wait_for(60, |m| {
+        m.iter().any(|m| {
+            m.topic == "facegate/front/state"
+                && json(m)["lock"] == "locked"
+                && json(m)["last_user"] == "ana@example.com"
+        }) && m
+            .iter()
+            .any(|m| m.topic == "facegate/front/event" && json(m)["event_type"] == "locked")
+    });
+    let grant = got
+        .iter()
+        .find(|m| m.topic == "facegate/front/event" && json(m)["event_type"] == "granted")
+        .expect("the grant as an event");
+    assert_eq!(json(grant)["user"], "ana@example.com");
+    let states: Vec<Value> = got
+        .iter()
+        .filter(|m| m.topic == "facegate/front/state")
+        .map(json)
+        .collect();
+    assert!(states.iter().any(|s| s["lock"] == "unlocked"), "{states:?}");
+    assert!(
+        got.iter()
+            .any(|m| m.topic == "facegate/front/tag" && m.payload == "ana@example.com")
+    );
+    println!(
+        "mqtt facegate run: grant -> MQTT event at mosquitto_sub {} ms",
+        grant
+            .at_ms
+            .saturating_sub(json(grant)["time_ms"].as_u64().unwrap())
+    );
+}

@@ -583,3 +583,46 @@ fn a_grant_at_the_replay_camera_shows_up_as_an_event_and_a_lock_state() {
             .saturating_sub(json(grant)["time_ms"].as_u64().unwrap())
     );
 }
+
+#[test]
+fn doctor_says_whether_the_broker_accepts_the_connection() {
+    let Some(binary) = mosquitto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&binary, dir.path());
+    let doctor = |port: u16| -> (String, String) {
+        let config = dir.path().join(format!("facegate-{port}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\n[camera]\nkind = \"replay\"\nreplay_dir = {:?}\n\
+                 [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n",
+                dir.path().join("data"),
+                dir.path(),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .arg("--config")
+            .arg(&config)
+            .args(["doctor", "--json", "--camera-timeout", "1"])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let line = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "mqtt")
+            .unwrap_or_else(|| panic!("no mqtt line in {report}"))
+            .clone();
+        (
+            line["verdict"].as_str().unwrap().into(),
+            line["detail"].as_str().unwrap().into(),
+        )
+    };
+    let (verdict, detail) = doctor(broker.port);
+    assert_eq!(verdict, "ok", "{detail}");
+    assert!(detail.contains("accepted"), "{detail}");
+    let closed = common::service::free_port().port();
+    assert_eq!(doctor(closed).0, "fail");
+}

@@ -32,6 +32,7 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
                 BackendKind::Aws => checks.extend(backend::aws(&config).await),
             }
             checks.extend(sinks::webhooks(&config.webhooks).await);
+            checks.extend(sinks::mqtt(&config.mqtt).await);
         }
         Err(failure) => {
             checks.push(Check::fail(

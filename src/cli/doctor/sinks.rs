@@ -1,9 +1,14 @@
 //! The doctor's lines for the sinks: one per webhook target — its secret readable and long
-//! enough, its URL answering HTTP at all (a HEAD request: nothing is delivered, nothing signed).
+//! enough, its URL answering HTTP at all (a HEAD request: nothing is delivered, nothing signed);
+//! one for MQTT — the broker accepts a connection with the configured credentials (nothing is
+//! published).
 
 use std::time::Duration;
 
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
+
 use super::Check;
+use crate::sinks::mqtt::MqttConfig;
 use crate::sinks::webhook::WebhooksConfig;
 
 const NAME: &str = "webhook";
@@ -48,4 +53,46 @@ pub async fn webhooks(config: &WebhooksConfig) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// The MQTT line, when a broker is configured.
+pub async fn mqtt(config: &MqttConfig) -> Option<Check> {
+    const NAME: &str = "mqtt";
+    let host = config.host.as_ref()?;
+    let broker = format!("{host}:{}", config.port);
+    let id = format!("facegate-doctor-{}", std::process::id());
+    let mut options = MqttOptions::new(id, host.clone(), config.port);
+    if let Some(user) = &config.username {
+        match config.password() {
+            Ok(password) => {
+                options.set_credentials(user, password.unwrap_or_default());
+            }
+            Err(e) => {
+                return Some(Check::fail(
+                    NAME,
+                    e,
+                    "make password_file readable by the facegate user",
+                ));
+            }
+        }
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 4);
+    let connected = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+    let _ = client.try_disconnect();
+    let fix = "events queue in the outbox meanwhile; check mqtt.host, mqtt.port, the credentials \
+               and that the broker runs (facegate_sink_queued shows the backlog)";
+    Some(match connected {
+        Ok(Ok(())) => Check::ok(NAME, format!("broker {broker} accepted the connection")),
+        Ok(Err(e)) => Check::fail(NAME, format!("broker {broker}: {e}"), fix),
+        Err(_) => Check::fail(NAME, format!("broker {broker}: no answer in 5 s"), fix),
+    })
 }

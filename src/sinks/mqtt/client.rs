@@ -62,16 +62,8 @@ impl Mqtt {
             true,
         ));
         if let Some(user) = &config.username {
-            let password = match &config.password_file {
-                Some(path) => String::from_utf8_lossy(
-                    &std::fs::read(path)
-                        .map_err(|e| SinkError::Secret(format!("{}: {e}", path.display())))?,
-                )
-                .trim()
-                .to_string(),
-                None => String::new(),
-            };
-            options.set_credentials(user, password);
+            let password = config.password().map_err(SinkError::Secret)?;
+            options.set_credentials(user, password.unwrap_or_default());
         }
         let label = format!("mqtt://{host}:{}", config.port);
         let outbox = Outbox::open(db, "mqtt", config.outbox_capacity)?;

@@ -65,6 +65,15 @@ impl MqttConfig {
         self.host.is_some()
     }
 
+    /// The broker password from `password_file` (trimmed), when there is one.
+    pub fn password(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.password_file else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(String::from_utf8_lossy(&bytes).trim().to_string()))
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.host.as_deref().is_some_and(str::is_empty) {

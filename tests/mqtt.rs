@@ -51,7 +51,7 @@ impl Broker {
             &conf,
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                 persistence_location {}/\nlog_dest none\n",
+                 persistence_location {}/\nlog_dest none\nset_tcp_nodelay true\n",
                 dir.display()
             ),
         )

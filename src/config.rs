@@ -18,6 +18,8 @@ use crate::daemon::machine::MachineConfig;
 use crate::door::{DoorIoConfig, RelayKind};
 use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
+use crate::sinks::mqtt::MqttConfig;
+use crate::sinks::webhook::WebhooksConfig;
 use crate::vision::VisionConfig;
 
 mod safety;
@@ -64,6 +66,10 @@ pub struct Config {
     pub camera: CameraConfig,
     pub relay: DoorIoConfig,
     pub monitoring: MonitoringConfig,
+    /// Signed HTTP POSTs of the door's events; off while no target is given.
+    pub webhooks: WebhooksConfig,
+    /// Events, state and Home Assistant discovery over MQTT; off while no host is given.
+    pub mqtt: MqttConfig,
 }
 
 impl Default for Config {
@@ -87,6 +93,8 @@ impl Default for Config {
             camera: CameraConfig::default(),
             relay: DoorIoConfig::default(),
             monitoring: MonitoringConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -275,6 +283,8 @@ impl Config {
         problems.extend(self.camera_problems());
         problems.extend(self.relay_problems());
         problems.extend(self.monitoring.problems());
+        problems.extend(self.webhooks.problems());
+        problems.extend(self.mqtt.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

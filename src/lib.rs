@@ -39,6 +39,10 @@ pub mod monitor;
 /// From the parsed config to what one door runs with, derived values computed once.
 #[cfg(feature = "device")]
 pub mod settings;
+/// The door's events sent to the world around it: signed webhooks and MQTT, each with a durable
+/// outbox.
+#[cfg(feature = "device")]
+pub mod sinks;
 /// Local persistence: encryption at rest, offline grants, the audit outbox.
 #[cfg(feature = "device")]
 pub mod store;

@@ -19,6 +19,8 @@ use crate::daemon::serve::{Io, SystemdNotifier, serve};
 use crate::daemon::{Daemon, DaemonParts, open_store};
 use crate::monitor::{Monitor, http};
 use crate::settings::DoorSettings;
+use crate::sinks::mqtt::client::Mqtt;
+use crate::sinks::webhook::deliver::Webhooks;
 use crate::store::audit::JsonLinesSink;
 use crate::store::grants::GrantStore;
 use crate::vision::FaceEngine;
@@ -67,8 +69,35 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
         let admin = Arc::new(Admin::new(backend.clone(), Some(grants)));
         tokio::spawn(admin::socket::serve(listener, admin));
     }
+    let store = parts.store.clone();
     let mut daemon = Daemon::new(parts, settings)?;
     tokio::spawn(daemon.monitor().clone().follow(daemon.events().subscribe()));
+    if config.webhooks.enabled() {
+        let webhooks = Webhooks::open(
+            &daemon.settings().door,
+            &config.webhooks,
+            &store,
+            daemon.audit().clone(),
+            daemon.monitor(),
+            Arc::new(SystemClock),
+        )
+        .context("webhooks")?;
+        webhooks.spawn(daemon.events().subscribe());
+        tracing::info!(targets = config.webhooks.targets.len(), "webhooks on");
+    }
+    if config.mqtt.enabled() {
+        let mqtt = Mqtt::open(
+            &daemon.settings().door,
+            &config.mqtt,
+            config.relay.contact_pin.is_some(),
+            &store,
+            daemon.audit().clone(),
+            daemon.monitor(),
+            Arc::new(SystemClock),
+        )
+        .context("mqtt")?;
+        mqtt.spawn(daemon.events().subscribe());
+    }
     let io = Io {
         frames: capture::spawn(camera, health).context("camera thread")?,
         sensors: hardware.sensors,

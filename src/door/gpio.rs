@@ -162,6 +162,47 @@ impl Indicator for GpioIndicators {
     }
 }
 
+/// Wiegand's two data outputs (reader mode): driven high (idle) when claimed, pulled low for
+/// each pulse by [`wiegand::play`](super::wiegand::play).
+pub struct GpioWiegand {
+    d0: OutputPin,
+    d1: OutputPin,
+}
+
+/// The level of a Wiegand line: the panel's input is pulled up, a pulse pulls it low.
+pub fn wiegand_level(low: bool) -> Level {
+    if low { Level::Low } else { Level::High }
+}
+
+impl GpioWiegand {
+    /// Claims `d0` and `d1` and drives both idle (high) at once.
+    pub fn open(d0: u8, d1: u8) -> Result<Self, RelayError> {
+        let gpio = Gpio::new().map_err(|e| gpio_error("wiegand", d0, e))?;
+        let claim = |pin: u8, what: &str| -> Result<OutputPin, RelayError> {
+            let mut out = gpio
+                .get(pin)
+                .map_err(|e| gpio_error(what, pin, e))?
+                .into_output_high();
+            out.set_reset_on_drop(false);
+            Ok(out)
+        };
+        Ok(Self {
+            d0: claim(d0, "wiegand D0")?,
+            d1: claim(d1, "wiegand D1")?,
+        })
+    }
+}
+
+impl super::wiegand::WiegandLines for GpioWiegand {
+    fn set(&mut self, line: super::wiegand::Line, low: bool) {
+        let pin = match line {
+            super::wiegand::Line::D0 => &mut self.d0,
+            super::wiegand::Line::D1 => &mut self.d1,
+        };
+        pin.write(wiegand_level(low));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +213,19 @@ mod tests {
         assert_eq!(relay_level(LockState::Unlocked, false), Level::High);
         assert_eq!(relay_level(LockState::Locked, true), Level::High);
         assert_eq!(relay_level(LockState::Unlocked, true), Level::Low);
+    }
+
+    #[test]
+    fn wiegand_pulses_pull_the_line_low_and_fail_cleanly_without_hardware() {
+        assert_eq!(wiegand_level(true), Level::Low);
+        assert_eq!(wiegand_level(false), Level::High);
+        if std::path::Path::new("/dev/gpiomem").exists() {
+            return; // a Pi: claiming pins here would drive them
+        }
+        let Err(e) = GpioWiegand::open(23, 24) else {
+            panic!("no GPIO here, yet the pins opened");
+        };
+        assert!(e.to_string().contains("gpio"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod bounded;
 pub mod contact;
 pub mod gpio;
 pub mod simulated;
+pub mod wiegand;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -96,6 +96,67 @@ struct StageLabels {
     stage: &'static str,
 }
 
+/// A sink and its target (a webhook's URL without its query), for the sink metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: &'static str,
+    target: String,
+}
+
+/// One sink target's counters, registered with the monitor (clones share the values).
+#[derive(Debug, Clone, Default)]
+pub struct SinkMetrics {
+    /// Events the receiver accepted.
+    pub sent: Counter,
+    /// Delivery attempts that failed and will be retried.
+    pub failed: Counter,
+    /// Events never sent: the outbox was full, or the sink fell behind the door's events.
+    pub dropped: Counter,
+    /// Events the receiver refused for good.
+    pub dead_lettered: Counter,
+    /// Events waiting in the outbox.
+    pub queued: Gauge,
+}
+
+#[derive(Default)]
+struct SinkFamilies {
+    sent: Family<SinkLabels, Counter>,
+    failed: Family<SinkLabels, Counter>,
+    dropped: Family<SinkLabels, Counter>,
+    dead_lettered: Family<SinkLabels, Counter>,
+    queued: Family<SinkLabels, Gauge>,
+}
+
+impl SinkFamilies {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "sink_sent",
+            "Events a sink's receiver accepted, by sink and target",
+            self.sent.clone(),
+        );
+        registry.register(
+            "sink_failed",
+            "Failed deliveries a sink will retry, by sink and target",
+            self.failed.clone(),
+        );
+        registry.register(
+            "sink_dropped",
+            "Events a sink never sent (outbox full, or fell behind), by sink and target",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "sink_dead_lettered",
+            "Events a sink's receiver refused for good (4xx), by sink and target",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "sink_queued",
+            "Events waiting in a sink's durable outbox, by sink and target",
+            self.queued.clone(),
+        );
+    }
+}
+
 /// Which model ran, for the inference-time histogram.
 #[derive(Debug, Clone, Copy)]
 pub enum Stage {
@@ -117,6 +178,7 @@ pub struct Monitor {
     relay_unlocked: Gauge,
     door_open: Gauge,
     outbox_depth: Gauge,
+    sinks: SinkFamilies,
 }
 
 /// What `/healthz` answers.
@@ -186,6 +248,8 @@ impl Monitor {
             "Audit events written but not yet shipped",
             outbox_depth.clone(),
         );
+        let sinks = SinkFamilies::default();
+        sinks.register(&mut registry);
         Self {
             registry,
             clock,
@@ -199,6 +263,23 @@ impl Monitor {
             relay_unlocked,
             door_open,
             outbox_depth,
+            sinks,
+        }
+    }
+
+    /// The counters of `sink`'s `target`, created at zero the first time.
+    pub fn sink(&self, sink: &'static str, target: &str) -> SinkMetrics {
+        let labels = SinkLabels {
+            sink,
+            target: target.into(),
+        };
+        let f = &self.sinks;
+        SinkMetrics {
+            sent: f.sent.get_or_create(&labels).clone(),
+            failed: f.failed.get_or_create(&labels).clone(),
+            dropped: f.dropped.get_or_create(&labels).clone(),
+            dead_lettered: f.dead_lettered.get_or_create(&labels).clone(),
+            queued: f.queued.get_or_create(&labels).clone(),
         }
     }
 

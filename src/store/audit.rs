@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::outbox::Outbox;
 use crate::clock::Millis;
 
 /// Why the audit trail failed.
@@ -46,6 +47,10 @@ pub enum AuditKind {
     HeldOpen,
     /// The door closed after an alarm.
     Closed,
+    /// A sink gave up on an event: its receiver refused it for good (a webhook's 4xx).
+    DeadLetter,
+    /// A sink's outbox was full: its oldest events were dropped unsent.
+    SinkOverflow,
 }
 
 /// One thing that happened at the door.
@@ -82,85 +87,60 @@ pub struct Sequenced {
     pub event: AuditEvent,
 }
 
-/// The durable outbox.
+/// The durable outbox (a [`Outbox`] of JSON audit events): cheap to clone, every clone the
+/// same trail, so a sink can audit what it gave up on.
+#[derive(Clone)]
 pub struct AuditOutbox {
-    tree: sled::Tree,
-    meta: sled::Tree,
-    capacity: usize,
+    outbox: Outbox,
 }
 
 impl AuditOutbox {
     pub fn open(db: &sled::Db, capacity: usize) -> Result<Self, AuditError> {
         Ok(Self {
-            tree: db.open_tree("audit/outbox")?,
-            meta: db.open_tree("audit/meta")?,
-            capacity: capacity.max(1),
+            outbox: Outbox::open(db, "audit", capacity)?,
         })
     }
 
     /// Appends `event`; durable on disk when this returns.
     pub fn append(&self, mut event: AuditEvent) -> Result<u64, AuditError> {
-        let mut dropped = 0;
-        while self.tree.len() >= self.capacity {
-            if self.tree.pop_min()?.is_none() {
-                break;
-            }
-            dropped += 1;
-        }
-        event.dropped_before = dropped;
-        let seq = self.next_seq()?;
-        let bytes = serde_json::to_vec(&event).map_err(|e| AuditError::Corrupt(e.to_string()))?;
-        self.tree.insert(seq.to_be_bytes(), bytes)?;
-        self.tree.flush()?;
-        self.meta.flush()?;
-        Ok(seq)
+        let mut encoded = Ok(());
+        let (seq, _) = self.outbox.append(|dropped| {
+            event.dropped_before = dropped;
+            serde_json::to_vec(&event).unwrap_or_else(|e| {
+                encoded = Err(AuditError::Corrupt(e.to_string()));
+                Vec::new()
+            })
+        })?;
+        encoded.map(|()| seq)
     }
 
     /// Up to `limit` unshipped events, oldest first.
     pub fn pending(&self, limit: usize) -> Result<Vec<Sequenced>, AuditError> {
-        self.tree
-            .iter()
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                let seq = u64::from_be_bytes(
-                    key.as_ref()
-                        .try_into()
-                        .map_err(|_| AuditError::Corrupt("key".into()))?,
-                );
-                let event = serde_json::from_slice(&value)
+        self.outbox
+            .pending(limit)?
+            .into_iter()
+            .map(|stored| {
+                let event = serde_json::from_slice(&stored.bytes)
                     .map_err(|e| AuditError::Corrupt(e.to_string()))?;
-                Ok(Sequenced { seq, event })
+                Ok(Sequenced {
+                    seq: stored.seq,
+                    event,
+                })
             })
             .collect()
     }
 
     /// Forgets every event up to and including `seq` (they reached the sink).
     pub fn acknowledge(&self, seq: u64) -> Result<(), AuditError> {
-        for key in self.tree.range(..=seq.to_be_bytes()).keys() {
-            self.tree.remove(key?)?;
-        }
-        self.tree.flush()?;
-        Ok(())
+        Ok(self.outbox.acknowledge(seq)?)
     }
 
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.outbox.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
-    }
-
-    /// One more than any sequence number ever handed out, kept in `meta` so numbers are
-    /// never reused after the outbox empties.
-    fn next_seq(&self) -> Result<u64, AuditError> {
-        let be = |v: &[u8]| v.try_into().ok().map(u64::from_be_bytes);
-        let last = self.tree.last()?.and_then(|(k, _)| be(&k));
-        let stored = self.meta.get(b"seq")?.and_then(|v| be(&v));
-        let seq = last.unwrap_or(0).max(stored.unwrap_or(0)) + 1;
-        self.meta.insert(b"seq", &seq.to_be_bytes())?;
-        Ok(seq)
+        self.outbox.is_empty()
     }
 
     /// Ships every pending event to `sink` and acknowledges them; returns how many.

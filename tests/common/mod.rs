@@ -5,6 +5,7 @@
 pub mod door;
 pub mod ports;
 pub mod relay;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{Check, DoctorArgs, backend};
+use super::{Check, DoctorArgs, backend, sinks};
 use crate::cli::{GlobalArgs, load_config};
 use crate::clock::SystemClock;
 use crate::config::{BackendKind, Config};
@@ -31,6 +31,8 @@ pub async fn run_all(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
                 BackendKind::Embedded => checks.extend(backend::embedded(&config, engine)),
                 BackendKind::Aws => checks.extend(backend::aws(&config).await),
             }
+            checks.extend(sinks::webhooks(&config.webhooks).await);
+            checks.extend(sinks::mqtt(&config.mqtt).await);
         }
         Err(failure) => {
             checks.push(Check::fail(

@@ -1,5 +1,5 @@
 //! `facegate doctor`: checks an installation in one command — config, data directory, models,
-//! camera, GPIO, backend, clock — and says for each line what is wrong and how to fix it.
+//! camera, GPIO, backend, each sink, clock — and says for each line what is wrong and how to fix it.
 //! Exit 0 when nothing failed (warnings allowed), 1 when a check failed.
 //!
 //! The checks themselves live in [`checks`]; this file is the report: verdicts, the text and
@@ -7,6 +7,7 @@
 
 mod backend;
 mod checks;
+mod sinks;
 
 use std::path::PathBuf;
 

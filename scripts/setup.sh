@@ -8,9 +8,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: libclang for nokhwa's V4L2 bindings, pkg-config for -sys crates, debootstrap
 # for the package test (scripts/test-deb.sh), systemd for systemd-analyze (tests/systemd_unit.rs,
-# which fails without it under FACEGATE_REQUIRE_SYSTEMD=1, as scripts/run-tests.sh sets).
+# which fails without it under FACEGATE_REQUIRE_SYSTEMD=1, as scripts/run-tests.sh sets),
+# chromium, nodejs and npm for the web console's browser test (tests/web.rs).
 missing=()
-for pkg in libclang-dev pkg-config debootstrap systemd; do
+for pkg in libclang-dev pkg-config debootstrap systemd chromium nodejs npm; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Python's venv module for the test tools (moto, cfn-lint), when python3 lacks it.

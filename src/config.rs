@@ -19,6 +19,7 @@ use crate::door::{DoorIoConfig, RelayKind};
 use crate::matching::MatchingConfig;
 use crate::monitor::MonitoringConfig;
 use crate::vision::VisionConfig;
+use crate::web::WebConfig;
 
 mod safety;
 
@@ -61,6 +62,8 @@ pub struct Config {
     pub camera: CameraConfig,
     pub relay: DoorIoConfig,
     pub monitoring: MonitoringConfig,
+    /// The web console and kiosk screen (docs/web.md); off unless enabled.
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             camera: CameraConfig::default(),
             relay: DoorIoConfig::default(),
             monitoring: MonitoringConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -270,6 +274,7 @@ impl Config {
         problems.extend(self.camera_problems());
         problems.extend(self.relay_problems());
         problems.extend(self.monitoring.problems());
+        problems.extend(self.web.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

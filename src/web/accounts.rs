@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::rand_core::OsRng;
+use rand::rngs::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ mod guard;
 mod kiosk;
 mod layout;
 mod live;
+mod people;
 mod session;
 
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use accounts::{AccountError, Accounts, Role};
-pub use console::MAX_PHOTOS;
+pub use people::MAX_PHOTOS;
 
 use crate::admin::Admin;
 use crate::events::{DoorCommand, EventBus};
@@ -157,13 +158,13 @@ fn router(web: Arc<Web>) -> Router {
         .route("/", get(console::home))
         .route("/login", get(console::login_page).post(console::login))
         .route("/logout", post(console::logout))
-        .route("/people", get(console::people))
+        .route("/people", get(people::people))
         .route(
             "/people/enroll",
-            post(console::enroll).layer(axum::extract::DefaultBodyLimit::max(upload)),
+            post(people::enroll).layer(axum::extract::DefaultBodyLimit::max(upload)),
         )
-        .route("/people/enabled", post(console::set_enabled))
-        .route("/people/delete", post(console::delete))
+        .route("/people/enabled", post(people::set_enabled))
+        .route("/people/delete", post(people::delete))
         .route("/door", get(console::door))
         .route("/door/unlock", post(console::unlock))
         .route("/door/lock", post(console::lock))

@@ -152,8 +152,20 @@ try {
   assert.match(csv, /attempt,front,ana@example\.com,true,verified/);
   await shot(admin, "console-activity");
 
+  step("disable Ana: the door stops admitting her");
+  await admin.goto(`${base}/people?q=ana`);
+  await admin.click("#people tr:has-text('ana@example.com') button:has-text('Disable')");
+  assert.match(await admin.textContent(".notice.ok"), /Ana Lima is now disabled/);
+  await shot(admin, "console-people-disabled");
+
   step("remote unlock, audited with the account");
-  await admin.goto(`${base}/door`);
+  // A grant from just before Ana was disabled may still hold the door for unlock_ms.
+  for (let waited = 0; ; waited += 500) {
+    await admin.goto(`${base}/door`);
+    if ((await admin.textContent("#lock")) === "locked") break;
+    assert.ok(waited < 10_000, "the door never locked again");
+    await new Promise((r) => setTimeout(r, 500));
+  }
   await shot(admin, "console-door");
   await admin.click("text=Unlock for");
   assert.match(await admin.textContent(".notice.ok"), /audited as web:admin/);

@@ -31,7 +31,10 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
         std::env::var("FACEGATE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
     );
     if !chromium.is_file() {
-        return Err(format!("{} not found: apt-get install chromium", chromium.display()));
+        return Err(format!(
+            "{} not found: apt-get install chromium",
+            chromium.display()
+        ));
     }
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|o| o.status.success()) {
@@ -156,5 +159,8 @@ fn the_console_and_the_kiosk_work_in_a_real_browser() {
     assert_eq!(remote.len(), 1, "{audit}");
     assert_eq!(remote[0]["reason"], "unlocked by web:admin");
     assert!(audit.contains("locked by web:admin"), "{audit}");
-    assert_eq!(std::fs::read_to_string(&relay_state).unwrap().trim(), "locked");
+    assert_eq!(
+        std::fs::read_to_string(&relay_state).unwrap().trim(),
+        "locked"
+    );
 }

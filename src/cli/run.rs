@@ -139,8 +139,7 @@ async fn start_web(
         monitor: daemon.monitor().clone(),
         door: daemon.settings().door.clone(),
         unlock_ms,
-        max_upload_bytes: (config.vision.images.max_bytes as usize)
-            .saturating_mul(web::MAX_PHOTOS),
+        max_upload_bytes: (config.vision.images.max_bytes as usize).saturating_mul(web::MAX_PHOTOS),
     };
     tracing::info!(addr = %config.web.listen, "serving the web console and /kiosk");
     tokio::spawn(web::serve(listener, parts));

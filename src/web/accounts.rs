@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::rngs::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 
 /// The file's name in the data directory.
@@ -127,8 +127,11 @@ impl Accounts {
                 decoy.as_str()
             }
         };
-        let parsed = PasswordHash::new(phc).map_err(|_| AccountError::Corrupt(self.path.clone()))?;
-        let right = hasher().verify_password(password.as_bytes(), &parsed).is_ok();
+        let parsed =
+            PasswordHash::new(phc).map_err(|_| AccountError::Corrupt(self.path.clone()))?;
+        let right = hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok(found.filter(|_| right).map(|a| a.role))
     }
 

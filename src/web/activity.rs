@@ -266,6 +266,9 @@ mod tests {
             from: "2025-12-02T01:30".into(),
             ..Filter::default()
         };
-        assert_eq!(filter.query(), "user=ana%40example.com&from=2025-12-02T01%3A30");
+        assert_eq!(
+            filter.query(),
+            "user=ana%40example.com&from=2025-12-02T01%3A30"
+        );
     }
 }

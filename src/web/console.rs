@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -45,17 +45,21 @@ impl FromRequestParts<Arc<Web>> for Signed {
 }
 
 impl Signed {
-    /// The form's token is this session's, and the account may change things.
-    pub(crate) fn may_change(&self, csrf: &str) -> Result<(), Response> {
+    /// Why this form may not change anything (its token is not this session's, or the
+    /// account is a viewer), as the page to answer with; `None`: go ahead.
+    pub(crate) fn refusal(&self, csrf: &str) -> Option<Response> {
         if !same_token(csrf, &self.0.csrf) {
-            return Err(refused("This form's CSRF token is missing or wrong: nothing was changed. Reload the page and try again."));
+            return Some(refused(
+                "This form's CSRF token is missing or wrong: nothing was changed. Reload the \
+                 page and try again.",
+            ));
         }
         if self.0.role != Role::Admin {
-            return Err(refused(
+            return Some(refused(
                 "Viewers can look, not change: nothing was changed.",
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -228,11 +232,26 @@ fn door_page(web: &Web, session: &Session, done: Option<Markup>) -> Response {
     page("Door", Some(session), body)
 }
 
-pub async fn unlock(State(web): State<Arc<Web>>, signed: Signed, Form(form): Form<Token>) -> Response {
-    command(&web, signed, form, |by| DoorCommand::Unlock { by }, "Unlocked").await
+pub async fn unlock(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Form(form): Form<Token>,
+) -> Response {
+    command(
+        &web,
+        signed,
+        form,
+        |by| DoorCommand::Unlock { by },
+        "Unlocked",
+    )
+    .await
 }
 
-pub async fn lock(State(web): State<Arc<Web>>, signed: Signed, Form(form): Form<Token>) -> Response {
+pub async fn lock(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Form(form): Form<Token>,
+) -> Response {
     command(&web, signed, form, |by| DoorCommand::Lock { by }, "Locked").await
 }
 
@@ -243,13 +262,16 @@ async fn command(
     command: impl FnOnce(String) -> DoorCommand,
     done: &str,
 ) -> Response {
-    if let Err(refusal) = signed.may_change(&form.csrf) {
+    if let Some(refusal) = signed.refusal(&form.csrf) {
         return refusal;
     }
     let by = format!("web:{}", signed.0.account);
     let sent = web.parts.commands.try_send(command(by));
     let message = match sent {
-        Ok(()) => notice(true, &format!("{done} (audited as web:{}).", signed.0.account)),
+        Ok(()) => notice(
+            true,
+            &format!("{done} (audited as web:{}).", signed.0.account),
+        ),
         Err(_) => notice(false, "The door is busy: try again."),
     };
     // The door loop takes the command within a tick; show the state after it.

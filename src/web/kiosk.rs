@@ -77,7 +77,9 @@ pub async fn page() -> Response {
 }
 
 /// `GET /kiosk/live`: one `screen` event per change.
-pub async fn stream(State(web): State<Arc<Web>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(
+    State(web): State<Arc<Web>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = web.parts.events.subscribe();
     super::live::events(receiver, move |event| {
         let web = web.clone();
@@ -86,7 +88,9 @@ pub async fn stream(State(web): State<Arc<Web>>) -> Sse<impl Stream<Item = Resul
                 DoorEvent::Prompt { prompt, .. } => prompt_screen(prompt),
                 DoorEvent::Attempt { outcome, user, .. } if outcome.granted() => {
                     let name = match (&web.parts.admin, user) {
-                        (Some(admin), Some(user)) if web.parts.config.kiosk_names != KioskNames::None => {
+                        (Some(admin), Some(user))
+                            if web.parts.config.kiosk_names != KioskNames::None =>
+                        {
                             match admin.handle(Request::ShowUser { user }).await {
                                 Ok(Reply::User { user, .. }) => Some(user.name),
                                 _ => None,

@@ -128,7 +128,10 @@ pub(crate) struct Web {
 /// Binds `addr`; the error names the key.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr} (web.listen): {e}"))
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr} (web.listen): {e}"),
+        )
     })
 }
 

@@ -19,7 +19,6 @@ use crate::admin::{AdminError, Reply, Request};
 /// Photos one enrollment form may carry.
 pub const MAX_PHOTOS: usize = 5;
 
-
 #[derive(Deserialize, Default)]
 pub struct Search {
     #[serde(default)]
@@ -115,7 +114,7 @@ pub async fn enroll(State(web): State<Arc<Web>>, signed: Signed, multipart: Mult
         Ok(form) => form,
         Err(why) => return people_page(&web, &signed.0, "", Some(notice(false, &why))).await,
     };
-    if let Err(refusal) = signed.may_change(&form.csrf) {
+    if let Some(refusal) = signed.refusal(&form.csrf) {
         return refusal;
     }
     let Some(admin) = &web.parts.admin else {
@@ -164,14 +163,20 @@ async fn read_enrollment(mut multipart: Multipart, max_bytes: usize) -> Result<E
     let mut form = Enrollment::default();
     let mut total = 0usize;
     let unreadable = |e: axum::extract::multipart::MultipartError| {
-        format!("The upload could not be read (at most {MAX_PHOTOS} photos, {} MB in all): {e}", max_bytes / 1_000_000)
+        format!(
+            "The upload could not be read (at most {MAX_PHOTOS} photos, {} MB in all): {e}",
+            max_bytes / 1_000_000
+        )
     };
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_string();
         let bytes = field.bytes().await.map_err(unreadable)?;
         total += bytes.len();
         if total > max_bytes {
-            return Err(format!("The upload is over {} bytes: send fewer or smaller photos.", max_bytes));
+            return Err(format!(
+                "The upload is over {} bytes: send fewer or smaller photos.",
+                max_bytes
+            ));
         }
         let text = || String::from_utf8_lossy(&bytes).trim().to_string();
         match name.as_str() {
@@ -204,11 +209,23 @@ pub struct UserForm {
     enabled: Option<bool>,
 }
 
-pub async fn set_enabled(State(web): State<Arc<Web>>, signed: Signed, Form(form): Form<UserForm>) -> Response {
-    change_user(&web, signed, form, |user, enabled| Request::SetEnabled { user, enabled: enabled.unwrap_or(false) }).await
+pub async fn set_enabled(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Form(form): Form<UserForm>,
+) -> Response {
+    change_user(&web, signed, form, |user, enabled| Request::SetEnabled {
+        user,
+        enabled: enabled.unwrap_or(false),
+    })
+    .await
 }
 
-pub async fn delete(State(web): State<Arc<Web>>, signed: Signed, Form(form): Form<UserForm>) -> Response {
+pub async fn delete(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Form(form): Form<UserForm>,
+) -> Response {
     change_user(&web, signed, form, |user, _| Request::DeleteUser { user }).await
 }
 
@@ -218,15 +235,25 @@ async fn change_user(
     form: UserForm,
     request: impl FnOnce(String, Option<bool>) -> Request,
 ) -> Response {
-    if let Err(refusal) = signed.may_change(&form.csrf) {
+    if let Some(refusal) = signed.refusal(&form.csrf) {
         return refusal;
     }
     let Some(admin) = &web.parts.admin else {
         return refused("There is no embedded backend here.");
     };
     let done = match admin.handle(request(form.user.clone(), form.enabled)).await {
-        Ok(Reply::Changed { user }) => notice(true, &format!("{} is now {}.", user.name, if user.enabled { "enabled" } else { "disabled" })),
-        Ok(Reply::Deleted { user, .. }) => notice(true, &format!("Deleted {user}: faces, kept photos and offline grant removed.")),
+        Ok(Reply::Changed { user }) => notice(
+            true,
+            &format!(
+                "{} is now {}.",
+                user.name,
+                if user.enabled { "enabled" } else { "disabled" }
+            ),
+        ),
+        Ok(Reply::Deleted { user, .. }) => notice(
+            true,
+            &format!("Deleted {user}: faces, kept photos and offline grant removed."),
+        ),
         Ok(_) => notice(false, "Unexpected reply."),
         Err(e) => notice(false, &e.to_string()),
     };

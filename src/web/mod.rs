@@ -179,8 +179,42 @@ fn router(web: Arc<Web>) -> Router {
         .route("/kiosk", get(kiosk::page))
         .route("/kiosk/live", get(kiosk::stream))
         .route("/static/{file}", get(layout::asset))
+        .layer(axum::middleware::from_fn(loopback_host))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
+}
+
+/// Refuses a request whose `Host` is not a loopback name: a web page elsewhere that points
+/// its own domain at 127.0.0.1 (DNS rebinding) must not reach the console or the kiosk.
+async fn loopback_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if is_loopback_host(host) {
+        next.run(request).await
+    } else {
+        use axum::response::IntoResponse;
+        let why =
+            "facegate's console answers only to a loopback host name (localhost, 127.0.0.1, [::1])";
+        (axum::http::StatusCode::MISDIRECTED_REQUEST, why).into_response()
+    }
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Every response: no framing, no inline script, nothing from elsewhere, nothing cached.
@@ -218,5 +252,27 @@ mod tests {
         assert!(problems[0].contains("web.listen"), "{problems:?}");
         config.enabled = false;
         assert!(config.problems().is_empty(), "off, nothing listens");
+    }
+
+    #[test]
+    fn only_loopback_host_names_are_answered() {
+        for host in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "[::1]:8080",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "evil.example:8080",
+            "192.168.1.5:8080",
+            "localhost.evil.example",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

@@ -53,6 +53,20 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, modules))
 }
 
+/// The status line of `GET /kiosk` sent with `Host: host`.
+fn status_for_host(port: u16, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /kiosk HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -148,6 +162,10 @@ fn the_console_and_the_kiosk_work_in_a_real_browser() {
     println!("{stdout}");
     assert!(out.status.success(), "the browser test failed:\n{stdout}");
     println!("screenshots in {}", shots.display());
+
+    // A page elsewhere that points its name at 127.0.0.1 (DNS rebinding) is not answered.
+    assert!(status_for_host(port, "evil.example").contains(" 421 "));
+    assert!(status_for_host(port, "localhost").contains(" 200 "));
 
     // The remote unlock reached the relay and the audit, with the account's name.
     let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();

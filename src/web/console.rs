@@ -18,6 +18,7 @@ use super::guard::Held;
 use super::layout::{notice, page};
 use super::session::{self, COOKIE, LOGIN_COOKIE, Session, cookie, same_token};
 use super::{Role, Web};
+use crate::door::LockState;
 use crate::events::DoorCommand;
 
 pub(crate) fn now_ms() -> u64 {
@@ -242,6 +243,7 @@ pub async fn unlock(
         signed,
         form,
         |by| DoorCommand::Unlock { by },
+        LockState::Unlocked,
         "Unlocked",
     )
     .await
@@ -252,7 +254,8 @@ pub async fn lock(
     signed: Signed,
     Form(form): Form<Token>,
 ) -> Response {
-    command(&web, signed, form, |by| DoorCommand::Lock { by }, "Locked").await
+    let lock = |by| DoorCommand::Lock { by };
+    command(&web, signed, form, lock, LockState::Locked, "Locked").await
 }
 
 async fn command(
@@ -260,6 +263,7 @@ async fn command(
     signed: Signed,
     form: Token,
     command: impl FnOnce(String) -> DoorCommand,
+    expected: LockState,
     done: &str,
 ) -> Response {
     if let Some(refusal) = signed.refusal(&form.csrf) {
@@ -274,8 +278,14 @@ async fn command(
         ),
         Err(_) => notice(false, "The door is busy: try again."),
     };
-    // The door loop takes the command within a tick; show the state after it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The door loop takes the command when it is between frames; show the state after it
+    // (or, after 3 s, whatever the relay is: the page says it).
+    for _ in 0..60 {
+        if web.parts.monitor.health().relay == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     door_page(web, &signed.0, Some(message))
 }
 

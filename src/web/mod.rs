@@ -168,6 +168,7 @@ fn router(web: Arc<Web>) -> Router {
         )
         .route("/people/enabled", post(people::set_enabled))
         .route("/people/delete", post(people::delete))
+        .route("/people/group", post(people::group))
         .route("/door", get(console::door))
         .route("/door/unlock", post(console::unlock))
         .route("/door/lock", post(console::lock))

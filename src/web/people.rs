@@ -78,6 +78,13 @@ async fn people_page(web: &Web, session: &Session, q: &str, done: Option<Markup>
                                     input type="hidden" name="enabled" value=(if user.enabled { "false" } else { "true" });
                                     button type="submit" { @if user.enabled { "Disable" } @else { "Enable" } }
                                 }
+                                form.group method="post" action="/people/group" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    input type="hidden" name="user" value=(user.username);
+                                    input name="group" placeholder="group" size="8" required;
+                                    button type="submit" name="op" value="add" { "Add" }
+                                    button type="submit" name="op" value="remove" { "Remove" }
+                                }
                                 form method="post" action="/people/delete" data-confirm=(format!("Delete {}? Their face embeddings, any kept photos and the door's offline grant for them are removed.", user.name)) {
                                     input type="hidden" name="csrf" value=(session.csrf);
                                     input type="hidden" name="user" value=(user.username);
@@ -207,6 +214,11 @@ pub struct UserForm {
     user: String,
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    group: String,
+    /// `add` or `remove` (the group form's two buttons).
+    #[serde(default)]
+    op: String,
 }
 
 pub async fn set_enabled(
@@ -214,9 +226,26 @@ pub async fn set_enabled(
     signed: Signed,
     Form(form): Form<UserForm>,
 ) -> Response {
-    change_user(&web, signed, form, |user, enabled| Request::SetEnabled {
-        user,
-        enabled: enabled.unwrap_or(false),
+    change_user(&web, signed, form, |f| Request::SetEnabled {
+        user: f.user.clone(),
+        enabled: f.enabled.unwrap_or(false),
+    })
+    .await
+}
+
+/// `POST /people/group`: adds or removes one group (the name is checked by `Admin`).
+pub async fn group(
+    State(web): State<Arc<Web>>,
+    signed: Signed,
+    Form(form): Form<UserForm>,
+) -> Response {
+    change_user(&web, signed, form, |f| {
+        let (user, group) = (f.user.clone(), f.group.trim().to_string());
+        if f.op == "remove" {
+            Request::RemoveGroup { user, group }
+        } else {
+            Request::AddGroup { user, group }
+        }
     })
     .await
 }
@@ -226,14 +255,17 @@ pub async fn delete(
     signed: Signed,
     Form(form): Form<UserForm>,
 ) -> Response {
-    change_user(&web, signed, form, |user, _| Request::DeleteUser { user }).await
+    change_user(&web, signed, form, |f| Request::DeleteUser {
+        user: f.user.clone(),
+    })
+    .await
 }
 
 async fn change_user(
     web: &Web,
     signed: Signed,
     form: UserForm,
-    request: impl FnOnce(String, Option<bool>) -> Request,
+    request: impl FnOnce(&UserForm) -> Request,
 ) -> Response {
     if let Some(refusal) = signed.refusal(&form.csrf) {
         return refusal;
@@ -241,13 +273,14 @@ async fn change_user(
     let Some(admin) = &web.parts.admin else {
         return refused("There is no embedded backend here.");
     };
-    let done = match admin.handle(request(form.user.clone(), form.enabled)).await {
+    let done = match admin.handle(request(&form)).await {
         Ok(Reply::Changed { user }) => notice(
             true,
             &format!(
-                "{} is now {}.",
+                "{} is now {}; groups: {}.",
                 user.name,
-                if user.enabled { "enabled" } else { "disabled" }
+                if user.enabled { "enabled" } else { "disabled" },
+                user.groups.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
         ),
         Ok(Reply::Deleted { user, .. }) => notice(

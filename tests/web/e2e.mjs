@@ -121,6 +121,18 @@ try {
   assert.ok(names.includes(hostile), JSON.stringify(names));
   assert.equal(await admin.$$eval("#people img", (imgs) => imgs.length), 0);
 
+  step("add a group, then remove it");
+  const mallory = "#people tr:has-text('mallory@example.com')";
+  await admin.fill(`${mallory} input[name=group]`, "night");
+  await admin.click(`${mallory} button[value=add]`);
+  assert.match(await admin.textContent(".notice.ok"), /groups: night, staff/);
+  await admin.fill(`${mallory} input[name=group]`, "night");
+  await admin.click(`${mallory} button[value=remove]`);
+  assert.match(await admin.textContent(".notice.ok"), /groups: staff\./);
+  await admin.fill(`${mallory} input[name=group]`, "bad group!");
+  await admin.click(`${mallory} button[value=add]`);
+  step(`  refused: ${await admin.textContent(".notice.bad")}`);
+
   step("enroll Ana by upload");
   await admin.fill("#enroll input[name=user]", "ana@example.com");
   await admin.fill("#enroll input[name=name]", "Ana Lima");

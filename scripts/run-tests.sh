@@ -23,6 +23,9 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
   "$venv/bin/pip" install --quiet 'moto[server]==5.*' 'cfn-lint==1.*'
 fi
 
+# The browser test's driver (playwright-core from npm; chromium is Debian's).
+scripts/web-e2e-setup.sh
+
 echo "run-tests: cfn-lint deploy/aws/template.yaml"
 "$venv/bin/cfn-lint" deploy/aws/template.yaml
 

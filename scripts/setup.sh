@@ -11,15 +11,15 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # which fails without it under FACEGATE_REQUIRE_SYSTEMD=1, as scripts/run-tests.sh sets),
 # mosquitto and mosquitto-clients for tests/mqtt.rs (the broker and the independent client; the
 # tests start their own broker on a free 127.0.0.1 port; a service the package enabled is
-# disabled below).
+# disabled below); chromium, nodejs and npm for the web console's browser test (tests/web.rs)
+# and the AWS end-to-end test's Amplify client.
 missing=()
-for pkg in libclang-dev pkg-config debootstrap systemd mosquitto mosquitto-clients; do
+for pkg in libclang-dev pkg-config debootstrap systemd mosquitto mosquitto-clients chromium nodejs \
+  npm; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Python's venv module for the test tools (moto, cfn-lint), when python3 lacks it.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
-# Node.js and npm for the AWS end-to-end test's Amplify client (scripts/aws-e2e.sh).
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq

@@ -21,6 +21,7 @@ use crate::monitor::MonitoringConfig;
 use crate::sinks::mqtt::MqttConfig;
 use crate::sinks::webhook::WebhooksConfig;
 use crate::vision::VisionConfig;
+use crate::web::WebConfig;
 
 mod safety;
 
@@ -70,6 +71,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Events, state and Home Assistant discovery over MQTT; off while no host is given.
     pub mqtt: MqttConfig,
+    /// The web console and kiosk screen (docs/web.md); off unless enabled.
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             monitoring: MonitoringConfig::default(),
             webhooks: WebhooksConfig::default(),
             mqtt: MqttConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -285,6 +289,7 @@ impl Config {
         problems.extend(self.monitoring.problems());
         problems.extend(self.webhooks.problems());
         problems.extend(self.mqtt.problems());
+        problems.extend(self.web.problems());
         for (name, door) in &self.doors {
             if door.allowed_groups.is_empty() {
                 problems.push(format!(

@@ -49,3 +49,6 @@ pub mod store;
 /// The on-device face engine: detect, align, quality, embed, 1:N gallery, accuracy measures.
 #[cfg(feature = "device")]
 pub mod vision;
+/// The web console and the kiosk screen, served by the running service.
+#[cfg(feature = "device")]
+pub mod web;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Exit codes are part of the contract:
 //! 0 success, 1 a negative answer where a command has one (a denial, a failed doctor check), 2 an error, 78 a bad config.
 
+mod accounts;
 mod administer;
 mod auth;
 mod bench;
@@ -97,6 +98,9 @@ pub enum Command {
     /// Show or rotate the embedded pool's token signing key
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage the web console's accounts (docs/web.md)
+    #[command(subcommand)]
+    Admin(accounts::AdminCommand),
     /// Run the whole sign-in flow on a photo: exit 0 granted, 1 denied, 2 error
     Auth(auth::AuthArgs),
     /// Run the door service until SIGTERM (the camera and relay from the config)
@@ -154,6 +158,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Enroll(args) => enroll::run(&cli.global, args),
         Command::Users(command) => users::run(&cli.global, command),
         Command::Keys(command) => keys::run(&cli.global, command),
+        Command::Admin(command) => accounts::run(&cli.global, command),
         Command::Auth(args) => auth::run(&cli.global, args),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use super::{Failure, GlobalArgs, load_config, runtime};
 use crate::admin::{self, Admin};
@@ -17,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::daemon::serve::{Io, SystemdNotifier, serve};
 use crate::daemon::{Daemon, DaemonParts, open_store};
+use crate::events::DoorCommand;
 use crate::monitor::{Monitor, http};
 use crate::settings::DoorSettings;
 use crate::sinks::mqtt::client::Mqtt;
@@ -24,6 +26,7 @@ use crate::sinks::webhook::deliver::Webhooks;
 use crate::store::audit::JsonLinesSink;
 use crate::store::grants::GrantStore;
 use crate::vision::FaceEngine;
+use crate::web::{self, WebParts};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -60,49 +63,28 @@ async fn door(config: Config, settings: DoorSettings) -> anyhow::Result<u8> {
     parts.indicator = hardware.indicator;
     let health = Arc::new(CameraHealth::default());
     parts.monitor = start_monitoring(&config, clock, health.clone()).await?;
+    let mut admin = None;
     if let Some(backend) = &ports.embedded {
         // Enroll and manage users while the door runs: the CLI talks to this socket.
         let grants = GrantStore::open(&parts.store, parts.sealer.clone())?;
         let listener = admin::socket::bind(&config.data_dir).with_context(|| {
             format!("the administration socket in {}", config.data_dir.display())
         })?;
-        let admin = Arc::new(Admin::new(backend.clone(), Some(grants)));
-        tokio::spawn(admin::socket::serve(listener, admin));
+        let handler = Arc::new(Admin::new(backend.clone(), Some(grants)));
+        tokio::spawn(admin::socket::serve(listener, handler.clone()));
+        admin = Some(handler);
     }
     let store = parts.store.clone();
+    let unlock_ms = settings.unlock().as_millis() as u64;
     let mut daemon = Daemon::new(parts, settings)?;
     tokio::spawn(daemon.monitor().clone().follow(daemon.events().subscribe()));
-    if config.webhooks.enabled() {
-        let webhooks = Webhooks::open(
-            &daemon.settings().door,
-            &config.webhooks,
-            &store,
-            daemon.audit().clone(),
-            daemon.monitor(),
-            Arc::new(SystemClock),
-        )
-        .context("webhooks")?;
-        webhooks.spawn(daemon.events().subscribe());
-        tracing::info!(targets = config.webhooks.targets.len(), "webhooks on");
-    }
-    if config.mqtt.enabled() {
-        let mqtt = Mqtt::open(
-            &daemon.settings().door,
-            &config.mqtt,
-            config.relay.contact_pin.is_some(),
-            &store,
-            daemon.audit().clone(),
-            daemon.monitor(),
-            Arc::new(SystemClock),
-        )
-        .context("mqtt")?;
-        mqtt.spawn(daemon.events().subscribe());
-    }
+    start_sinks(&config, &daemon, &store)?;
+    let commands = start_web(&config, &daemon, admin, unlock_ms).await?;
     let io = Io {
         frames: capture::spawn(camera, health).context("camera thread")?,
         sensors: hardware.sensors,
         sink: JsonLinesSink::new(config.data_dir.join("audit.jsonl")),
-        commands: None,
+        commands,
     };
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -138,4 +120,63 @@ async fn start_monitoring(
         tokio::spawn(http::serve(listener, monitor.clone()));
     }
     Ok(monitor)
+}
+
+/// The web console on `web.listen` when `web.enabled`; the door commands it sends.
+async fn start_web(
+    config: &Config,
+    daemon: &Daemon,
+    admin: Option<Arc<Admin>>,
+    unlock_ms: u64,
+) -> anyhow::Result<Option<mpsc::Receiver<DoorCommand>>> {
+    if !config.web.enabled {
+        return Ok(None);
+    }
+    let listener = web::bind(config.web.listen).await?;
+    let (sender, receiver) = mpsc::channel(4);
+    let parts = WebParts {
+        config: config.web.clone(),
+        data_dir: config.data_dir.clone(),
+        admin,
+        events: daemon.events().clone(),
+        commands: sender,
+        monitor: daemon.monitor().clone(),
+        door: daemon.settings().door.clone(),
+        unlock_ms,
+        max_upload_bytes: (config.vision.images.max_bytes as usize).saturating_mul(web::MAX_PHOTOS),
+    };
+    tracing::info!(addr = %config.web.listen, "serving the web console and /kiosk");
+    tokio::spawn(web::serve(listener, parts));
+    Ok(Some(receiver))
+}
+
+/// The webhooks and MQTT, when configured: each follows the event stream into its own outbox.
+fn start_sinks(config: &Config, daemon: &Daemon, store: &sled::Db) -> anyhow::Result<()> {
+    if config.webhooks.enabled() {
+        let webhooks = Webhooks::open(
+            &daemon.settings().door,
+            &config.webhooks,
+            store,
+            daemon.audit().clone(),
+            daemon.monitor(),
+            Arc::new(SystemClock),
+        )
+        .context("webhooks")?;
+        webhooks.spawn(daemon.events().subscribe());
+        tracing::info!(targets = config.webhooks.targets.len(), "webhooks on");
+    }
+    if config.mqtt.enabled() {
+        let mqtt = Mqtt::open(
+            &daemon.settings().door,
+            &config.mqtt,
+            config.relay.contact_pin.is_some(),
+            store,
+            daemon.audit().clone(),
+            daemon.monitor(),
+            Arc::new(SystemClock),
+        )
+        .context("mqtt")?;
+        mqtt.spawn(daemon.events().subscribe());
+    }
+    Ok(())
 }

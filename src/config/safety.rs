@@ -296,6 +296,11 @@ mod tests {
                 "monitoring.allow_remote = true",
             ),
             (
+                "[web]\nenabled = true\nlisten = \"0.0.0.0:8080\"\n",
+                "web.listen",
+                "not a loopback address",
+            ),
+            (
                 "[backend.embedded]\nrefresh_validity_secs = 18446744073709551615\n",
                 "backend.embedded.refresh_validity_secs",
                 "60 to",

@@ -14,10 +14,13 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # disabled below); chromium, nodejs and npm for the web console's browser test (tests/web.rs)
 # and the AWS end-to-end test's Amplify client.
 missing=()
-for pkg in libclang-dev pkg-config debootstrap systemd mosquitto mosquitto-clients chromium nodejs \
-  npm; do
+for pkg in libclang-dev pkg-config debootstrap systemd mosquitto mosquitto-clients chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Node.js and npm, unless some are on the PATH already (from Debian or elsewhere: Debian's npm
+# cannot be installed beside another vendor's nodejs).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # Python's venv module for the test tools (moto, cfn-lint), when python3 lacks it.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
